@@ -1,0 +1,53 @@
+# timens-lab: `make help` lists the targets. Two commands matter: `make lab` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+SOURCES := pyproject.toml setup.py $(wildcard timens_lab/csrc/*) timens_lab/_ffi_build.py
+
+.DEFAULT_GOAL := help
+
+help: ## show this help
+	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "timens-lab needs Python >= 3.11"' \
+	  || { echo "error: $(PYTHON) is older than 3.11; install python3.11+ or run make PYTHON=python3.12"; exit 1; }
+	@$(PYTHON) -m venv $(VENV) || { echo "error: could not create a venv; on Debian/Ubuntu: apt-get install python3-venv"; exit 1; }
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed-notebook: $(BIN)/python $(SOURCES)
+	@command -v $${CC:-cc} >/dev/null || { echo "error: no C compiler; on Debian/Ubuntu: apt-get install build-essential python3-dev"; exit 1; }
+	$(BIN)/pip install -q -e '.[notebook]'
+	@touch $@
+
+$(VENV)/.installed-test: $(BIN)/python $(SOURCES)
+	@command -v $${CC:-cc} >/dev/null || { echo "error: no C compiler; on Debian/Ubuntu: apt-get install build-essential python3-dev"; exit 1; }
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $@ $(VENV)/.installed-notebook
+
+install: $(VENV)/.installed-notebook ## create .venv and install timens-lab with the notebook extras
+
+build: ## rebuild the C extension in place after editing timens_lab/csrc (fast, for development)
+	$(BIN)/python timens_lab/_ffi_build.py
+
+lab: $(VENV)/.installed-notebook ## set up and start JupyterLab on notebooks/ (prints the URL; no browser)
+	$(BIN)/timens-lab lab
+
+test: $(VENV)/.installed-test ## set up and run the whole suite (root: also runs the rootless tests as nobody)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(VENV)/.installed-test ## run the benchmarks in bench/ and print ratios against their anchors
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+lint: $(VENV)/.installed-test ## ruff over the package, tests and benches
+	$(BIN)/ruff check timens_lab tests bench
+
+probe: $(VENV)/.installed-notebook ## can this machine create time namespaces? (with hints)
+	$(BIN)/timens-lab probe
+
+clean: ## remove the venv and build products
+	rm -rf $(VENV) build *.egg-info timens_lab/_timens*.so
+
+.PHONY: help install build lab test bench lint probe clean

@@ -1,0 +1,50 @@
+"""timens-lab: explore Linux time namespaces hands-on.
+
+Create namespaces with offsets (root or rootless), run commands and samplers inside them, watch
+their clocks diverge live in JupyterLab, and replay recordings where the kernel says no.
+
+>>> from timens_lab import Lab
+>>> with Lab() as lab:                                   # doctest: +SKIP
+...     ns = lab.namespace(monotonic="1h", boottime="2d")
+...     ns.spawn(["cat", "/proc/uptime"]).communicate()
+
+Heavy imports (numpy, matplotlib, ipywidgets) are lazy: the CLI and the helper stay light.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "Lab": "timens_lab.lab",
+    "TimeNamespace": "timens_lab.lab",
+    "Child": "timens_lab.lab",
+    "Offsets": "timens_lab.offsets",
+    "parse_duration": "timens_lab.offsets",
+    "format_duration": "timens_lab.offsets",
+    "probe": "timens_lab.probe",
+    "errors": "timens_lab.errors",
+}
+
+__all__ = sorted([*_LAZY, "__version__"])
+
+if TYPE_CHECKING:  # pragma: no cover
+    from . import errors
+    from .lab import Child, Lab, TimeNamespace
+    from .offsets import Offsets, format_duration, parse_duration
+    from .probe import probe
+
+
+def __getattr__(name: str) -> Any:
+    import importlib
+
+    if name not in _LAZY:
+        raise AttributeError(f"module 'timens_lab' has no attribute {name!r}")
+    module = importlib.import_module(_LAZY[name])
+    return module if name == "errors" else getattr(module, name)
+
+
+def __dir__() -> list[str]:
+    return __all__

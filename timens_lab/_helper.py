@@ -1,0 +1,126 @@
+"""The helper: a single-threaded process that owns every namespace and child of one Lab.
+
+Why a separate process (kernel-timens.md §15, STYLE.md §4): a Jupyter kernel is multi-threaded,
+so it may not setns() into a time namespace (EUSERS) nor unshare a user namespace (EINVAL), and
+unshare(CLONE_NEWTIME) there would silently move every later subprocess. The Lab starts this
+module with ``python -m timens_lab._helper FD`` (fork+exec: no Python runs in a forked copy of
+the kernel) and talks to it over a SOCK_SEQPACKET socketpair (_wire.py).
+
+Lifetime: the helper exits, killing every process it started, when the Lab's socket closes or
+the owning process dies (a pidfd of the parent, robust to SIGKILL and to the socket being
+inherited elsewhere). Its children carry PR_SET_PDEATHSIG=SIGKILL, so they die with it even if
+the helper itself is SIGKILLed. It is a child subreaper, so orphans of commands come back to it
+and are killed at shutdown.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import selectors
+import signal
+import socket
+import sys
+from typing import Any
+
+from . import _wire, kernel
+from ._helper_ops import Ops
+from .errors import TimensError
+
+
+def serve(sock: socket.socket, owner_pid: int) -> int:
+    ops = Ops()
+    sel = selectors.DefaultSelector()
+    sel.register(sock, selectors.EVENT_READ, "sock")
+    try:
+        owner_fd = kernel.pidfd_open(owner_pid)
+        sel.register(owner_fd, selectors.EVENT_READ, "owner")
+    except OSError:  # the owner is already gone, or no pidfd (Linux < 5.3): socket EOF suffices
+        owner_fd = -1
+    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)  # wake select(); reaping happens below
+    sel.register(wake_r, selectors.EVENT_READ, "wake")
+    try:
+        while not ops.stopping:
+            for key, _ in sel.select():
+                if key.data == "owner":
+                    return 0
+                if key.data == "wake":
+                    _drain(wake_r)
+                    ops.reap()
+                    continue
+                try:
+                    request, fds = _wire.recv(sock)
+                except (EOFError, ConnectionError):
+                    return 0
+                _answer(sock, ops, request, fds)
+        return 0
+    finally:
+        ops.shutdown()
+        if owner_fd >= 0:
+            os.close(owner_fd)
+
+
+def _answer(sock: socket.socket, ops: Ops, request: dict[str, Any], fds: list[int]) -> None:
+    out_fds: list[int] = []
+    try:
+        handler = getattr(ops, "op_" + str(request.get("op")), None)
+        if handler is None:
+            raise ValueError(f"unknown op {request.get('op')!r}")
+        result, out_fds = handler(request, fds)
+        reply: dict[str, Any] = {"ok": True, **result}
+    except TimensError as err:
+        reply = {"ok": False, "error": err.to_wire()}
+    except (OSError, ValueError, TypeError, KeyError) as err:
+        # Anything untyped is a bug or an environment surprise: keep its text, never crash.
+        code = err.errno if isinstance(err, OSError) else None
+        reply = {"ok": False, "error": {"type": "SpawnError", "message": f"{type(err).__name__}: {err}",
+                                        "hint": "", "errno": code, "context": {}}}
+    finally:
+        for fd in fds:  # received fds were duplicated into children or are no longer needed
+            _close(fd)
+    try:
+        _wire.send(sock, reply, out_fds)
+    except OSError as err:
+        if err.errno not in (errno.EPIPE, errno.ECONNRESET):
+            raise
+    finally:
+        for fd in out_fds:
+            _close(fd)
+
+
+def _drain(fd: int) -> None:
+    try:
+        while os.read(fd, 512):
+            pass
+    except BlockingIOError:
+        pass
+
+
+def _close(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1 or not argv[0].isdigit():
+        sys.stderr.write("timens_lab._helper is started by timens_lab.Lab, not by hand\n")
+        return 2
+    sock = socket.socket(fileno=int(argv[0]))
+    os.set_inheritable(sock.fileno(), False)
+    owner = os.getppid()
+    kernel.set_child_subreaper(True)
+    # SIGINT from a terminal goes to the whole foreground group; the owner decides, not us.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        return serve(sock, owner)
+    finally:
+        sock.close()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

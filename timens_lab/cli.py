@@ -1,0 +1,69 @@
+"""The ``timens-lab`` command: argparse subcommands and the one error boundary.
+
+Each subcommand lives in ``timens_lab/commands/<name>.py`` with ``add_parser(subparsers)`` and
+``run(args) -> int``. Errors never reach the user as tracebacks: a :class:`TimensError` prints
+``error: …`` and ``hint: …``.
+
+Exit codes: 0 success; 1 the kernel or environment refused; 2 bad input (usage, offsets);
+``run``/``enter`` return the command's status (128+N for signal N), and 125 when timens-lab
+itself failed, 126 when the command cannot run, 127 when it was not found (as timeout(1)).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from collections.abc import Sequence
+
+from . import __version__, commands
+from .errors import InvalidOffsetError, OffsetRangeError, TimensError
+
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"error: {message}\nhint: {self.prog} --help shows every option\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="timens-lab", description=__doc__.split("\n\n")[0],
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"timens-lab {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{commands.__name__}.{info.name}")
+        module.add_parser(sub)
+    return parser
+
+
+def report(err: TimensError) -> None:
+    """Print a typed error the way every command does."""
+    sys.stderr.write(f"error: {err}\n")
+    if err.hint:
+        sys.stderr.write(f"hint: {err.hint}\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else list(argv))
+    try:
+        return int(args.func(args) or 0)
+    except (InvalidOffsetError, OffsetRangeError) as err:
+        report(err)
+        return getattr(args, "usage_exit", EXIT_USAGE)
+    except TimensError as err:
+        report(err)
+        return getattr(args, "failure_exit", EXIT_FAILURE)
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return 130
+    except BrokenPipeError:  # `timens-lab tree | head`: not an error worth a traceback
+        return 0

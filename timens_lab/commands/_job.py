@@ -1,0 +1,46 @@
+"""Shared by ``run`` and ``enter``: wait for the command, pass signals on, map its status."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable
+
+from ..child import Child
+from ..cli import report
+from ..errors import SpawnError, TimensError
+from ..lab import Lab
+
+#: Our own failures, as timeout(1) and env(1) report theirs.
+EXIT_OWN_FAILURE = 125
+
+
+def exit_status(returncode: int) -> int:
+    """The shell's convention: 128+N for a command killed by signal N."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def run_job(lab_rootless: bool | None, start: Callable[[Lab], Child]) -> int:
+    """Start the command with ``start(lab)``, wait, and exit with its status.
+
+    The command stays in our process group, so a terminal's Ctrl-C reaches it directly; we
+    ignore SIGINT ourselves and forward SIGTERM/SIGHUP/SIGQUIT. If we are SIGKILLed, the helper
+    sees its owner die and kills the command (lab.py).
+    """
+    try:
+        with Lab(rootless=lab_rootless) as lab:
+            try:
+                child = start(lab)
+            except SpawnError as err:
+                report(err)
+                return int(err.context.get("exit_status", EXIT_OWN_FAILURE))
+            old = {s: signal.signal(s, lambda sig, _f: child.send_signal(sig))
+                   for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)}
+            old[signal.SIGINT] = signal.signal(signal.SIGINT, signal.SIG_IGN)
+            try:
+                return exit_status(child.wait())
+            finally:
+                for sig, handler in old.items():
+                    signal.signal(sig, handler)
+    except TimensError as err:
+        report(err)
+        return EXIT_OWN_FAILURE

@@ -1,0 +1,218 @@
+/* Process creation for the helper: fork, join or create namespaces, exec or run C.
+ *
+ * Between fork() and exec() the child calls only async-signal-safe functions (signal-safety(7)),
+ * like CPython's _posixsubprocess: the helper is Python, and nothing of Python may run there.
+ * Failures before exec travel back over a CLOEXEC pipe as (stage, errno). */
+#include <sys/stat.h>
+
+/* Must match 01-spawn.cdef.h. */
+struct tns_spawn {
+    int userns_fd;          /* setns(CLONE_NEWUSER) first when >= 0 (rootless entry) */
+    int timens_fd;          /* setns(CLONE_NEWTIME) when >= 0 */
+    int unshare_flags;      /* unshare() after the setns steps (holders: NEWTIME[|NEWUSER]) */
+    int map_uid;            /* with CLONE_NEWUSER: outer uid to map, -1 = no map */
+    int map_gid;
+    int map_inner_root;     /* 1: map to 0 inside (unshare -r), 0: identity map */
+    int stdio[3];           /* fd to dup2 onto 0/1/2, or -1 to inherit the helper's */
+    const int *keep_fds;    /* fds that stay open (renumbered to 3, 4, ... in order) */
+    int n_keep_fds;
+    const char *path;       /* execve target (already resolved), or NULL with fn */
+    char *const *argv;
+    char *const *envp;
+    const char *cwd;        /* chdir before exec, or NULL */
+    int new_pgrp;           /* setpgid(0, 0) so signals reach the whole job */
+    int (*fn)(void *);      /* run fn(arg) and _exit with its result instead of exec */
+    void *arg;
+    int hold_fd;            /* holders: block reading this fd, exit at EOF */
+    const char *offsets;    /* after unshare: written to /proc/self/timens_offsets in ONE write */
+    int offsets_len;        /* (<= 2 lines, kernel-timens.md §3.2); 0 = write nothing */
+};
+
+enum {
+    TNS_STAGE_PDEATHSIG = 1, TNS_STAGE_SETNS_USER, TNS_STAGE_SETNS_TIME, TNS_STAGE_UNSHARE,
+    TNS_STAGE_SETGROUPS, TNS_STAGE_UID_MAP, TNS_STAGE_GID_MAP, TNS_STAGE_STDIO, TNS_STAGE_FDS,
+    TNS_STAGE_CHDIR, TNS_STAGE_EXEC, TNS_STAGE_PGRP, TNS_STAGE_OFFSETS,
+};
+
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+
+static int tns_write_file(const char *path, const char *buf, size_t len) {
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    ssize_t n = write(fd, buf, len);
+    int err = n < 0 ? errno : 0;
+    close(fd);
+    return n < 0 ? -err : 0;
+}
+
+/* "<inner> <outer> 1\n" without snprintf (not async-signal-safe). */
+static size_t tns_map_line(char *out, long inner, long outer) {
+    char tmp[24];
+    size_t n = 0;
+    long parts[2] = {inner, outer};
+    for (int p = 0; p < 2; p++) {
+        long v = parts[p];
+        int k = 0;
+        do { tmp[k++] = (char)('0' + v % 10); v /= 10; } while (v > 0 && k < 20);
+        while (k > 0) out[n++] = tmp[--k];
+        out[n++] = ' ';
+    }
+    out[n++] = '1';
+    out[n++] = '\n';
+    return n;
+}
+
+static void tns_child_fail(int errfd, int stage, int err) {
+    int msg[2] = {stage, err};
+    ssize_t w = write(errfd, msg, sizeof msg);
+    (void)w;
+    _exit(127);
+}
+
+static void tns_close_others(int lowest) {
+    if (syscall(SYS_close_range, lowest, ~0U, 0) == 0) return;
+    long max = sysconf(_SC_OPEN_MAX);
+    if (max < 0 || max > 65536) max = 65536;
+    for (long fd = lowest; fd < max; fd++) close((int)fd);
+}
+
+static void tns_child(const struct tns_spawn *rq, int errfd, pid_t parent) {
+    /* Die with the helper (prctl(2): the signal is sent when the parent thread exits; the helper
+     * is single-threaded). Re-check the parent to close the fork/prctl race. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) tns_child_fail(errfd, TNS_STAGE_PDEATHSIG, errno);
+    if (getppid() != parent) _exit(127);
+    if (rq->new_pgrp && setpgid(0, 0) < 0) tns_child_fail(errfd, TNS_STAGE_PGRP, errno);
+
+    /* setns(2): joining a user namespace first gives us CAP_SYS_ADMIN over the time namespace
+     * it owns; both need a single-threaded caller, which a fresh fork is. */
+    if (rq->userns_fd >= 0 && setns(rq->userns_fd, CLONE_NEWUSER) < 0)
+        tns_child_fail(errfd, TNS_STAGE_SETNS_USER, errno);
+    if (rq->timens_fd >= 0 && setns(rq->timens_fd, CLONE_NEWTIME) < 0)
+        tns_child_fail(errfd, TNS_STAGE_SETNS_TIME, errno);
+    if (rq->unshare_flags && unshare(rq->unshare_flags) < 0)
+        tns_child_fail(errfd, TNS_STAGE_UNSHARE, errno);
+
+    if ((rq->unshare_flags & CLONE_NEWUSER) && rq->map_uid >= 0) {
+        /* user_namespaces(7): an unprivileged process may map only its own ids, and must deny
+         * setgroups before writing gid_map. */
+        char line[64];
+        size_t n;
+        int r = tns_write_file("/proc/self/setgroups", "deny", 4);
+        if (r < 0 && r != -ENOENT) tns_child_fail(errfd, TNS_STAGE_SETGROUPS, -r);
+        n = tns_map_line(line, rq->map_inner_root ? 0 : rq->map_uid, rq->map_uid);
+        if ((r = tns_write_file("/proc/self/uid_map", line, n)) < 0)
+            tns_child_fail(errfd, TNS_STAGE_UID_MAP, -r);
+        n = tns_map_line(line, rq->map_inner_root ? 0 : rq->map_gid, rq->map_gid);
+        if ((r = tns_write_file("/proc/self/gid_map", line, n)) < 0)
+            tns_child_fail(errfd, TNS_STAGE_GID_MAP, -r);
+    }
+
+    if (rq->offsets_len > 0) {
+        /* Our own time_for_children is the new namespace: set its offsets before anything
+         * enters it. exec() below then moves us in (Linux >= 6.2, kernel-timens.md §0.1). */
+        int r = tns_write_file("/proc/self/timens_offsets", rq->offsets, (size_t)rq->offsets_len);
+        if (r < 0) tns_child_fail(errfd, TNS_STAGE_OFFSETS, -r);
+    }
+
+    /* Move every fd we keep above the highest target first, so dup2 never clobbers one. */
+    int base = 1024;
+    for (int i = 0; i < 3; i++) {
+        if (rq->stdio[i] >= 0) {
+            int tmp = fcntl(rq->stdio[i], F_DUPFD, base + i);
+            if (tmp < 0) tns_child_fail(errfd, TNS_STAGE_STDIO, errno);
+            ((int *)rq->stdio)[i] = tmp; /* the child's own copy of *rq after fork */
+        }
+    }
+    int kept[64];
+    int nkeep = rq->n_keep_fds > 64 ? 64 : rq->n_keep_fds;
+    for (int i = 0; i < nkeep; i++) {
+        kept[i] = fcntl(rq->keep_fds[i], F_DUPFD, base + 8 + i);
+        if (kept[i] < 0) tns_child_fail(errfd, TNS_STAGE_FDS, errno);
+    }
+    int herr = rq->hold_fd >= 0 ? fcntl(rq->hold_fd, F_DUPFD, base + 100) : -1;
+    int e2 = fcntl(errfd, F_DUPFD_CLOEXEC, base + 101);
+    if (e2 < 0) tns_child_fail(errfd, TNS_STAGE_FDS, errno);
+    errfd = e2;
+    for (int i = 0; i < 3; i++)
+        if (rq->stdio[i] >= 0 && dup2(rq->stdio[i], i) < 0) tns_child_fail(errfd, TNS_STAGE_STDIO, errno);
+    for (int i = 0; i < nkeep; i++)
+        if (dup2(kept[i], 3 + i) < 0) tns_child_fail(errfd, TNS_STAGE_FDS, errno);
+    int hold = -1;
+    if (herr >= 0) {
+        hold = 3 + nkeep;
+        if (dup2(herr, hold) < 0) tns_child_fail(errfd, TNS_STAGE_FDS, errno);
+    }
+    int lowest = 3 + nkeep + (hold >= 0 ? 1 : 0);
+    if (dup2(errfd, lowest) < 0) tns_child_fail(errfd, TNS_STAGE_FDS, errno);
+    errfd = lowest;
+    fcntl(errfd, F_SETFD, FD_CLOEXEC);
+    tns_close_others(lowest + 1);
+
+    /* Signals: the helper blocks nothing, but reset dispositions Python changed (SIGPIPE). */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    for (int s = 1; s < 32; s++) if (s != SIGKILL && s != SIGSTOP) sigaction(s, &sa, NULL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+
+    if (rq->cwd && chdir(rq->cwd) < 0) tns_child_fail(errfd, TNS_STAGE_CHDIR, errno);
+
+    if (hold >= 0) {
+        /* A holder: keeps time_for_children alive (and writable) until the helper lets go. */
+        int ok[2] = {0, 0};
+        ssize_t w = write(errfd, ok, sizeof ok);
+        (void)w;
+        close(errfd);
+        char buf[64];
+        for (;;) {
+            ssize_t r = read(hold, buf, sizeof buf);
+            if (r == 0) _exit(0);
+            if (r < 0 && errno != EINTR) _exit(1);
+        }
+    }
+    if (rq->fn) {
+        int ok[2] = {0, 0};
+        ssize_t w = write(errfd, ok, sizeof ok);
+        (void)w;
+        close(errfd);
+        _exit(rq->fn(rq->arg));
+    }
+    execve(rq->path, rq->argv, rq->envp);
+    tns_child_fail(errfd, TNS_STAGE_EXEC, errno);
+}
+
+static int tns_spawn(const struct tns_spawn *req, int *stage) {
+    int pipefd[2];
+    *stage = 0;
+    if (pipe2(pipefd, O_CLOEXEC) < 0) return -errno;
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+        int err = errno;
+        close(pipefd[0]);
+        close(pipefd[1]);
+        return -err;
+    }
+    if (pid == 0) {
+        close(pipefd[0]);
+        tns_child(req, pipefd[1], parent);
+    }
+    close(pipefd[1]);
+    int msg[2] = {0, 0};
+    ssize_t n;
+    do { n = read(pipefd[0], msg, sizeof msg); } while (n < 0 && errno == EINTR);
+    close(pipefd[0]);
+    if (n == (ssize_t)sizeof msg && msg[0] != 0) {
+        int status;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+        *stage = msg[0];
+        return -msg[1];
+    }
+    /* n == 0: exec succeeded (CLOEXEC closed the pipe). n == 8 with stage 0: holder or fn
+     * child reporting it is ready. */
+    return pid;
+}

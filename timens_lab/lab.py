@@ -1,0 +1,392 @@
+"""Lab: create, edit, enter and run things in time namespaces, safely from a Jupyter kernel.
+
+>>> with Lab() as lab:                                          # doctest: +SKIP
+...     ns = lab.namespace(monotonic="1h", boottime="2d")      # pending: offsets editable
+...     ns.offsets = Offsets.of(monotonic="2h")                # still pending: takes effect
+...     out, _ = ns.spawn(["cat", "/proc/uptime"], stdout=PIPE).communicate()  # now frozen
+...     lab.enter(1234).spawn(["date"])                        # join pid 1234's time namespace
+
+All namespace work happens in a single-threaded helper process (_helper.py) that the Lab owns;
+every process it starts dies with the Lab (close(), garbage collection, interpreter exit, or
+SIGKILL of the owner). Rootless (a user namespace) is the default for a non-root user.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import socket
+import subprocess
+import sys
+import threading
+import weakref
+from collections.abc import Mapping, Sequence
+from subprocess import DEVNULL, PIPE
+from typing import IO, Any, Literal
+
+from . import _wire
+from .child import Child
+from .errors import HelperDiedError, LabClosedError, SpawnError, from_wire
+from .offsets import Offsets, format_duration, parse_duration
+
+__all__ = ["DEVNULL", "PIPE", "Child", "JoinedNamespace", "Lab", "TimeNamespace"]
+
+Duration = str | int | float | None
+StdioArg = None | int | IO[Any]
+
+
+class Lab:
+    """Owns a helper process and everything it started. A context manager; close() is idempotent."""
+
+    def __init__(self, *, rootless: bool | None = None) -> None:
+        #: Default for namespace(): a user namespace unless we are root (never ask for root).
+        self.rootless = (os.geteuid() != 0) if rootless is None else rootless
+        self._lock = threading.Lock()
+        self._namespaces: list[TimeNamespace] = []
+        mine, theirs = _wire.socketpair()
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "timens_lab._helper", str(theirs.fileno())],
+                pass_fds=[theirs.fileno()], stdin=DEVNULL, stdout=DEVNULL, close_fds=True,
+                env={**os.environ, "PYTHONSAFEPATH": "1"})
+        finally:
+            theirs.close()
+        self._sock: socket.socket | None = mine
+        self._finalizer = weakref.finalize(self, _shutdown, mine, self._proc)
+        hello = self._call("hello")
+        self.helper_pid: int = hello["pid"]
+        #: inode of the time namespace the helper (and so "the host" for this Lab) is in
+        self.host_time_ns: int | None = hello["time_ns"]
+
+    # --- public API
+
+    def namespace(self, monotonic: Duration = None, boottime: Duration = None, *,
+                  rootless: bool | None = None, map_root: bool = False, name: str | None = None,
+                  parent: TimeNamespace | None = None) -> TimeNamespace:
+        """A new, *pending* time namespace; unspecified clocks inherit the creator's offsets.
+
+        Offsets are absolute to the host, not relative to a parent (kernel-timens.md §5).
+        Creating a namespace inside ``parent`` enters the parent, which freezes it.
+
+        Raises:
+            InvalidOffsetError, OffsetRangeError: bad offsets (checked before the kernel is asked).
+            PrivilegeError, NamespaceLimitError: the kernel refused; the hint says what to do.
+        """
+        mono = parse_duration(monotonic) if monotonic is not None else None
+        boot = parse_duration(boottime) if boottime is not None else None
+        info = self._call("create", monotonic_ns=mono, boottime_ns=boot,
+                          rootless=self.rootless if rootless is None else rootless,
+                          map_root=map_root, parent=parent.id if parent else None)
+        ns = TimeNamespace(self, info, name=name, parent=parent)
+        if parent is not None:
+            parent._update({"frozen": True})
+        self._namespaces.append(ns)
+        return ns
+
+    def run(self, argv: Sequence[str | os.PathLike[str]], monotonic: Duration = None,
+            boottime: Duration = None, *, rootless: bool | None = None, map_root: bool = False,
+            **kw: Any) -> Child:
+        """Start argv in a fresh namespace with these offsets, in one step (no pending phase).
+
+        The fastest path (one fork; exec moves the child in, Linux >= 6.2), as
+        ``unshare --time --monotonic N CMD``. Use namespace() to edit offsets before entry.
+        """
+        mono = parse_duration(monotonic) if monotonic is not None else None
+        boot = parse_duration(boottime) if boottime is not None else None
+        return self._spawn(None, argv, op="run", extra={
+            "monotonic_ns": mono, "boottime_ns": boot, "map_root": map_root,
+            "rootless": self.rootless if rootless is None else rootless}, **kw)
+
+    def enter(self, target: int | str | os.PathLike[str]) -> JoinedNamespace:
+        """An existing time namespace: a pid (its ``ns/time``) or a file such as a bind mount."""
+        spec = {"pid": int(target)} if isinstance(target, int) else {"path": os.fspath(target)}
+        info = self._call("inspect", target=spec)
+        return JoinedNamespace(self, spec, info)
+
+    @property
+    def namespaces(self) -> list[TimeNamespace]:
+        """Namespaces this Lab created and has not closed."""
+        return [ns for ns in self._namespaces if ns.state != "closed"]
+
+    def start_c_host(self, fn: str, arg: bytes, fds: Sequence[int] = ()) -> Child:
+        """Run the C entry point ``fn(arg)`` in a child left in the helper's own namespace."""
+        return self._start_c(None, fn, arg, fds)
+
+    def spawn(self, argv: Sequence[str | os.PathLike[str]], **kw: Any) -> Child:
+        """Run argv in the helper's own namespace (the reference 'host' for this Lab)."""
+        return self._spawn(None, argv, **kw)
+
+    def lineage(self) -> dict[int, int | None]:
+        """Our spawn records: namespace inode → the inode it was created from (None: the host)."""
+        return {ns.inode: ns.parent.inode if ns.parent else self.host_time_ns
+                for ns in self._namespaces}
+
+    def close(self) -> None:
+        """Kill every process and namespace of this Lab and stop the helper."""
+        self._finalizer()
+        self._sock = None
+        for ns in self._namespaces:
+            ns._update({"closed": True})
+
+    @property
+    def closed(self) -> bool:
+        return self._sock is None
+
+    def __enter__(self) -> Lab:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else f"helper pid {self.helper_pid}"
+        return f"<Lab {state}, {len(self.namespaces)} namespaces, rootless={self.rootless}>"
+
+    # --- plumbing shared with TimeNamespace / Child
+
+    def _call(self, op: str, fds: Sequence[int] = (), **args: Any) -> dict[str, Any]:
+        reply, got = self._call_fds(op, fds, **args)
+        for fd in got:
+            os.close(fd)
+        return reply
+
+    def _call_fds(self, op: str, fds: Sequence[int] = (), **args: Any) -> tuple[dict[str, Any], list[int]]:
+        with self._lock:
+            if self._sock is None:
+                raise LabClosedError("this Lab is closed")
+            try:
+                _wire.send(self._sock, {"op": op, **args}, list(fds))
+                reply, got = _wire.recv(self._sock)
+            except (EOFError, ConnectionError, BrokenPipeError) as err:
+                self._sock = None
+                self._finalizer()
+                raise HelperDiedError(
+                    f"the timens-lab helper (pid {self._proc.pid}) died; every namespace and "
+                    "process of this Lab was killed with it") from err
+        if not reply.pop("ok"):
+            for fd in got:
+                os.close(fd)
+            raise from_wire(reply["error"])
+        return reply, got
+
+    def _status(self, pid: int) -> int | None:
+        return self._call("status", pid=pid)["returncode"]
+
+    def _spawn(self, target: dict[str, Any] | None, argv: Sequence[str | os.PathLike[str]], *,
+               stdin: StdioArg = None, stdout: StdioArg = None, stderr: StdioArg = None,
+               env: Mapping[str, str] | None = None, cwd: str | os.PathLike[str] | None = None,
+               new_pgrp: bool = False, namespace: Any = None, op: str = "spawn",
+               extra: Mapping[str, Any] | None = None) -> Child:
+        if isinstance(argv, str | bytes) or not argv:
+            raise SpawnError(f"argv must be a non-empty list of strings, not {argv!r}: timens-lab "
+                             "never runs a shell (use ['sh', '-c', ...] if you mean one)")
+        args = [os.fspath(a) for a in argv]
+        send: list[int] = []
+        ours: list[IO[bytes] | None] = []
+        to_close: list[int] = []
+        slots: list[int | None] = []
+        try:
+            for i, spec in enumerate((stdin, stdout, stderr)):
+                fd, parent_end = _stdio(i, spec)
+                ours.append(parent_end)
+                if fd is None:
+                    slots.append(None)
+                    continue
+                if spec in (PIPE, DEVNULL):
+                    to_close.append(fd)
+                slots.append(len(send))
+                send.append(fd)
+            env_list = None if env is None else [f"{k}={v}" for k, v in env.items()]
+            reply, got = self._call_fds(
+                op, send, target=target, argv=args, env=env_list, stdio=slots,
+                cwd=os.fspath(cwd) if cwd is not None else None, new_pgrp=new_pgrp,
+                **(extra or {}))
+        except BaseException:
+            for stream in ours:
+                if stream is not None:
+                    stream.close()
+            raise
+        finally:
+            for fd in to_close:
+                os.close(fd)
+        return Child(self, reply["pid"], got[0], args, namespace, reply.get("time_ns"), *ours)
+
+    def _start_c(self, target: dict[str, Any] | None, fn: str, arg: bytes, fds: Sequence[int],
+                 namespace: Any = None) -> Child:
+        reply, got = self._call_fds("start_c", list(fds), target=target, fn=fn,
+                                    arg=base64.b64encode(arg).decode(), keep=list(range(len(fds))))
+        return Child(self, reply["pid"], got[0], [fn], namespace, reply.get("time_ns"))
+
+
+class _Target:
+    lab: Lab
+    _target: dict[str, Any]
+    inode: int
+    ns_id: int | None
+
+    def spawn(self, argv: Sequence[str | os.PathLike[str]], **kw: Any) -> Child:
+        """Start argv inside this namespace; keywords as subprocess.Popen (stdin/stdout/stderr
+        accept None = inherit, PIPE, DEVNULL, an fd or a file; env, cwd)."""
+        child = self.lab._spawn(self._target, argv, namespace=self, **kw)
+        self._entered()
+        return child
+
+    def start_c(self, fn: str, arg: bytes, fds: Sequence[int] = ()) -> Child:
+        """Run the C entry point ``fn(arg)`` in a child joined to this namespace; fds → 3, 4, ..."""
+        child = self.lab._start_c(self._target, fn, arg, fds, namespace=self)
+        self._entered()
+        return child
+
+    def _entered(self) -> None:
+        pass
+
+
+class TimeNamespace(_Target):
+    """A time namespace this Lab created. ``state``: pending → frozen (first entry) → closed."""
+
+    def __init__(self, lab: Lab, info: dict[str, Any], *, name: str | None,
+                 parent: TimeNamespace | None) -> None:
+        self.lab = lab
+        self.id: int = info["id"]
+        self.name = name or f"ns{self.id}"
+        self.parent = parent
+        self._info = info
+        self._target = {"ns": self.id}
+
+    def _update(self, info: dict[str, Any]) -> None:
+        self._info = {**self._info, **info}
+
+    def _entered(self) -> None:
+        self._update({"frozen": True})
+
+    @property
+    def state(self) -> Literal["pending", "frozen", "closed"]:
+        if self._info.get("closed") or self.lab.closed:
+            return "closed"
+        return "frozen" if self._info.get("frozen") else "pending"
+
+    @property
+    def inode(self) -> int:  # type: ignore[override]
+        return int(self._info["inode"])
+
+    @property
+    def ns_id(self) -> int | None:  # type: ignore[override]
+        return self._info.get("ns_id")
+
+    @property
+    def holder_pid(self) -> int:
+        """A process whose time_for_children is this namespace (it keeps it alive and writable)."""
+        return int(self._info["holder"])
+
+    @property
+    def rootless(self) -> bool:
+        return bool(self._info["rootless"])
+
+    @property
+    def userns_inode(self) -> int | None:
+        return self._info.get("userns")
+
+    @property
+    def path(self) -> str:
+        """An nsfs path to this namespace, for nsenter --time=PATH or Lab.enter(PATH)."""
+        return f"/proc/{self.holder_pid}/ns/time_for_children"
+
+    @property
+    def offsets(self) -> Offsets:
+        """The offsets as the kernel has them now (read from /proc/<holder>/timens_offsets)."""
+        if self.state != "closed":
+            self._update(self.lab._call("describe", ns=self.id))
+        return Offsets(self._info["monotonic_ns"], self._info["boottime_ns"])
+
+    @offsets.setter
+    def offsets(self, value: Offsets) -> None:
+        self._set_ns(value.monotonic_ns, value.boottime_ns)
+
+    def set_offsets(self, monotonic: Duration = None, boottime: Duration = None) -> Offsets:
+        """Change offsets while pending; once frozen the kernel says EACCES → OffsetsFrozenError.
+
+        Durations as in parse_duration (bare numbers are seconds); None leaves a clock as is.
+        """
+        return self._set_ns(parse_duration(monotonic) if monotonic is not None else None,
+                            parse_duration(boottime) if boottime is not None else None)
+
+    def _set_ns(self, mono: int | None, boot: int | None) -> Offsets:
+        self._update(self.lab._call("set_offsets", ns=self.id, monotonic_ns=mono, boottime_ns=boot))
+        return Offsets(self._info["monotonic_ns"], self._info["boottime_ns"])
+
+    def namespace(self, monotonic: Duration = None, boottime: Duration = None,
+                  **kw: Any) -> TimeNamespace:
+        """A namespace created from inside this one: it starts with this one's offsets."""
+        return self.lab.namespace(monotonic, boottime, parent=self, **kw)
+
+    @property
+    def label(self) -> str:
+        info = self._info
+        return (f"{self.name} {format_duration(info['monotonic_ns'])}/"
+                f"{format_duration(info['boottime_ns'])}")
+
+    def close(self) -> None:
+        """Kill its processes (and namespaces nested in it) and let the namespace go."""
+        if self.state != "closed":
+            self.lab._call("close_ns", ns=self.id)
+        self._update({"closed": True})
+        for ns in self.lab._namespaces:
+            if ns.parent is self:
+                ns._update({"closed": True})
+
+    kill = close
+
+    def __repr__(self) -> str:
+        kind = "rootless " if self.rootless else ""
+        nested = f" in {self.parent.name}" if self.parent else ""
+        return f"<TimeNamespace {self.label} {kind}{self.state} time:[{self.inode}]{nested}>"
+
+
+class JoinedNamespace(_Target):
+    """An existing time namespace found by pid or nsfs path (always frozen: it has members)."""
+
+    state = "frozen"
+
+    def __init__(self, lab: Lab, target: dict[str, Any], info: dict[str, Any]) -> None:
+        self.lab = lab
+        self._target = target
+        self.inode = int(info["inode"])
+        self.ns_id = info.get("ns_id")
+
+    def __repr__(self) -> str:
+        return f"<JoinedNamespace time:[{self.inode}] via {self._target}>"
+
+
+def _stdio(index: int, spec: StdioArg) -> tuple[int | None, IO[bytes] | None]:
+    """(fd to hand the child or None to inherit ours, our end of a pipe or None)."""
+    if spec is None:
+        try:
+            os.fstat(index)
+        except OSError:
+            return None, None
+        return index, None
+    if spec == PIPE:
+        r, w = os.pipe2(os.O_CLOEXEC)
+        if index == 0:
+            return r, open(w, "wb", buffering=0)  # noqa: SIM115 - owned by the Child
+        return w, open(r, "rb", buffering=0)  # noqa: SIM115
+    if spec == DEVNULL:
+        return os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC), None
+    if isinstance(spec, int):
+        return spec, None
+    return spec.fileno(), None
+
+
+def _shutdown(sock: socket.socket, proc: subprocess.Popen[bytes]) -> None:
+    try:
+        _wire.send(sock, {"op": "shutdown"})
+        sock.settimeout(5)
+        _wire.recv(sock)
+    except (OSError, EOFError, ValueError):
+        pass
+    sock.close()
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
