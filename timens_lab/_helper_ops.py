@@ -67,7 +67,7 @@ class Ops:
         self.children: dict[int, ChildRec] = {}
         self.next_id = 1
         self.stopping = False
-        self.root = os.geteuid() == 0
+        self.root = kernel.has_effective_cap(kernel.CAP_SYS_ADMIN)
 
     # --- requests
 

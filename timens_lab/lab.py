@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from subprocess import DEVNULL, PIPE
 from typing import IO, Any, Literal
 
-from . import _wire
+from . import _wire, kernel
 from .child import Child
 from .errors import HelperDiedError, LabClosedError, SpawnError, from_wire
 from .offsets import Offsets, format_duration, parse_duration
@@ -39,8 +39,10 @@ class Lab:
     """Owns a helper process and everything it started. A context manager; close() is idempotent."""
 
     def __init__(self, *, rootless: bool | None = None) -> None:
-        #: Default for namespace(): a user namespace unless we are root (never ask for root).
-        self.rootless = (os.geteuid() != 0) if rootless is None else rootless
+        #: Default for namespace(): a user namespace unless we hold CAP_SYS_ADMIN (never ask for
+        #: root where a user namespace will do; root in a default container lacks the cap).
+        self.rootless = (not kernel.has_effective_cap(kernel.CAP_SYS_ADMIN)
+                         if rootless is None else rootless)
         self._lock = threading.Lock()
         self._namespaces: list[TimeNamespace] = []
         mine, theirs = _wire.socketpair()

@@ -3,6 +3,7 @@
  * Between fork() and exec() the child calls only async-signal-safe functions (signal-safety(7)),
  * like CPython's _posixsubprocess: the helper is Python, and nothing of Python may run there.
  * Failures before exec travel back over a CLOEXEC pipe as (stage, errno). */
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 /* Must match 01-spawn.cdef.h. */
@@ -79,6 +80,17 @@ static void tns_close_others(int lowest) {
 }
 
 static void tns_child(const struct tns_spawn *rq, int errfd, pid_t parent) {
+    /* Signals arrive blocked (tns_spawn). Reset every disposition Python changed (SIGPIPE,
+     * SIGINT...) before unblocking: after vfork() a Python handler would run on the parent's
+     * memory (the reason _posixsubprocess does the same). */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    for (int s = 1; s < 65; s++) if (s != SIGKILL && s != SIGSTOP) sigaction(s, &sa, NULL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+
     /* Die with the helper (prctl(2): the signal is sent when the parent thread exits; the helper
      * is single-threaded). Re-check the parent to close the fork/prctl race. */
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) tns_child_fail(errfd, TNS_STAGE_PDEATHSIG, errno);
@@ -94,7 +106,7 @@ static void tns_child(const struct tns_spawn *rq, int errfd, pid_t parent) {
     if (rq->unshare_flags && unshare(rq->unshare_flags) < 0)
         tns_child_fail(errfd, TNS_STAGE_UNSHARE, errno);
 
-    if ((rq->unshare_flags & CLONE_NEWUSER) && rq->map_uid >= 0) {
+    if (rq->map_uid >= 0) {
         /* user_namespaces(7): an unprivileged process may map only its own ids, and must deny
          * setgroups before writing gid_map. */
         char line[64];
@@ -116,13 +128,14 @@ static void tns_child(const struct tns_spawn *rq, int errfd, pid_t parent) {
         if (r < 0) tns_child_fail(errfd, TNS_STAGE_OFFSETS, -r);
     }
 
-    /* Move every fd we keep above the highest target first, so dup2 never clobbers one. */
+    /* Move every fd we keep above the highest target first, so dup2 never clobbers one.
+     * Locals only: after vfork() the request is the parent's memory. */
     int base = 1024;
+    int stdio[3] = {-1, -1, -1};
     for (int i = 0; i < 3; i++) {
         if (rq->stdio[i] >= 0) {
-            int tmp = fcntl(rq->stdio[i], F_DUPFD, base + i);
-            if (tmp < 0) tns_child_fail(errfd, TNS_STAGE_STDIO, errno);
-            ((int *)rq->stdio)[i] = tmp; /* the child's own copy of *rq after fork */
+            stdio[i] = fcntl(rq->stdio[i], F_DUPFD, base + i);
+            if (stdio[i] < 0) tns_child_fail(errfd, TNS_STAGE_STDIO, errno);
         }
     }
     int kept[64];
@@ -136,7 +149,7 @@ static void tns_child(const struct tns_spawn *rq, int errfd, pid_t parent) {
     if (e2 < 0) tns_child_fail(errfd, TNS_STAGE_FDS, errno);
     errfd = e2;
     for (int i = 0; i < 3; i++)
-        if (rq->stdio[i] >= 0 && dup2(rq->stdio[i], i) < 0) tns_child_fail(errfd, TNS_STAGE_STDIO, errno);
+        if (stdio[i] >= 0 && dup2(stdio[i], i) < 0) tns_child_fail(errfd, TNS_STAGE_STDIO, errno);
     for (int i = 0; i < nkeep; i++)
         if (dup2(kept[i], 3 + i) < 0) tns_child_fail(errfd, TNS_STAGE_FDS, errno);
     int hold = -1;
@@ -149,15 +162,6 @@ static void tns_child(const struct tns_spawn *rq, int errfd, pid_t parent) {
     errfd = lowest;
     fcntl(errfd, F_SETFD, FD_CLOEXEC);
     tns_close_others(lowest + 1);
-
-    /* Signals: the helper blocks nothing, but reset dispositions Python changed (SIGPIPE). */
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = SIG_DFL;
-    for (int s = 1; s < 32; s++) if (s != SIGKILL && s != SIGSTOP) sigaction(s, &sa, NULL);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
 
     if (rq->cwd && chdir(rq->cwd) < 0) tns_child_fail(errfd, TNS_STAGE_CHDIR, errno);
 
@@ -185,21 +189,65 @@ static void tns_child(const struct tns_spawn *rq, int errfd, pid_t parent) {
     tns_child_fail(errfd, TNS_STAGE_EXEC, errno);
 }
 
+struct tns_vfork_arg {
+    const struct tns_spawn *req;
+    int errfd;
+    pid_t parent;
+    int unshare_flags;
+};
+
+static int tns_vfork_child(void *p) {
+    struct tns_vfork_arg *a = p;
+    struct tns_spawn rq = *a->req; /* a private copy: the original is the parent's memory */
+    rq.unshare_flags = a->unshare_flags;
+    tns_child(&rq, a->errfd, a->parent);
+    return 127; /* not reached: tns_child execs or _exits */
+}
+
 static int tns_spawn(const struct tns_spawn *req, int *stage) {
     int pipefd[2];
     *stage = 0;
     if (pipe2(pipefd, O_CLOEXEC) < 0) return -errno;
     pid_t parent = getpid();
-    pid_t pid = fork();
+    /* A CLONE_VM|CLONE_VFORK child skips copying the helper's page tables (a Python process:
+     * ~1 ms per fork here), as posix_spawn does. Only for children that exec without setns
+     * (EUSERS with a shared mm, kernel-timens.md §2.4) and are not holders or C entry points
+     * (those never exec). CLONE_NEWUSER goes into clone() itself: unshare(CLONE_NEWUSER) is
+     * EINVAL with a shared mm, clone(CLONE_NEWUSER|CLONE_VM) is not (only CLONE_THREAD/FS are
+     * refused, kernel/fork.c); the child then unshares CLONE_NEWTIME alone. */
+    int use_vfork = req->timens_fd < 0 && req->userns_fd < 0 && req->hold_fd < 0 && req->fn == NULL;
+    sigset_t all, old;
+    sigfillset(&all);
+    sigprocmask(SIG_SETMASK, &all, &old);
+    pid_t pid;
+    int fork_err = 0;
+    if (use_vfork) {
+        size_t size = 256 * 1024;
+        void *stack = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+        if (stack == MAP_FAILED) {
+            pid = -1;
+            fork_err = errno;
+        } else {
+            struct tns_vfork_arg a = {req, pipefd[1], parent, req->unshare_flags & ~CLONE_NEWUSER};
+            int flags = CLONE_VM | CLONE_VFORK | SIGCHLD | (req->unshare_flags & CLONE_NEWUSER);
+            pid = clone(tns_vfork_child, (char *)stack + size, flags, &a);
+            fork_err = errno;
+            munmap(stack, size);
+        }
+    } else {
+        pid = fork();
+        fork_err = errno;
+        if (pid == 0) {
+            close(pipefd[0]);
+            tns_child(req, pipefd[1], parent);
+        }
+    }
+    sigprocmask(SIG_SETMASK, &old, NULL);
     if (pid < 0) {
-        int err = errno;
         close(pipefd[0]);
         close(pipefd[1]);
-        return -err;
-    }
-    if (pid == 0) {
-        close(pipefd[0]);
-        tns_child(req, pipefd[1], parent);
+        return -fork_err;
     }
     close(pipefd[1]);
     int msg[2] = {0, 0};

@@ -1,0 +1,114 @@
+"""Offsets and durations: parsing, formatting and the timens_offsets grammar (no privilege)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from timens_lab.errors import InvalidOffsetError, OffsetRangeError
+from timens_lab.offsets import (
+    KTIME_SEC_MAX,
+    NSEC,
+    RANGE_MAX_SEC,
+    Offsets,
+    format_duration,
+    parse_duration,
+)
+
+# The kernel's own parse of a line (kernel-timens.md §3.1): what from_proc must accept.
+PROC_LINE = re.compile(r"^(monotonic|boottime)\s+(-?\d+)\s+(\d+)$")
+
+
+@pytest.mark.parametrize(("text", "ns"), [
+    ("3600", 3600 * NSEC), ("-1.5h", -5400 * NSEC), ("90ms", 90_000_000), ("2d3h", 183600 * NSEC),
+    ("1e-6s", 1000), ("+1h", 3600 * NSEC), ("1h 30m", 5400 * NSEC), ("1.5", 1_500_000_000),
+    ("250us", 250_000), ("7ns", 7), ("1w", 7 * 86400 * NSEC), ("1y", 365 * 86400 * NSEC),
+    ("\u22125s", -5 * NSEC), (3600, 3600 * NSEC), (-2.5, -2_500_000_000), ("0", 0),
+])
+def test_parse_duration(text: str | int | float, ns: int) -> None:
+    assert ns == parse_duration(text)
+
+
+@pytest.mark.parametrize("text", ["abc", "", "h", "1h2", "--1", "1.5ns", "nan", "inf", "1 2", "0x10",
+                                  "1e-10s", "realtime=5", True])
+def test_bad_durations_are_invalid(text: object) -> None:
+    with pytest.raises(InvalidOffsetError):
+        parse_duration(text)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("text", ["1e30s", "1e999999999s", f"{KTIME_SEC_MAX + 1}", "300y"])
+def test_durations_beyond_the_kernel_are_range_errors(text: str) -> None:
+    with pytest.raises(OffsetRangeError):
+        parse_duration(text)
+
+
+@given(st.integers(min_value=-KTIME_SEC_MAX * NSEC, max_value=KTIME_SEC_MAX * NSEC))
+def test_format_then_parse_round_trips(ns: int) -> None:
+    """Every label we print parses back to the same nanoseconds."""
+    assert ns == parse_duration(format_duration(ns).replace("\u2212", "-"))
+
+
+@given(st.integers(-KTIME_SEC_MAX * NSEC, KTIME_SEC_MAX * NSEC),
+       st.integers(-KTIME_SEC_MAX * NSEC, KTIME_SEC_MAX * NSEC))
+def test_to_proc_is_the_kernel_grammar_and_round_trips(mono: int, boot: int) -> None:
+    """Signed seconds, unsigned nanoseconds below 1e9, two lines; from_proc inverts it."""
+    off = Offsets(mono, boot)
+    text = off.to_proc()
+    lines = text.splitlines()
+    assert len(lines) == 2
+    for line, clock in zip(lines, ("monotonic", "boottime"), strict=True):
+        m = PROC_LINE.match(line)
+        assert m is not None and m.group(1) == clock
+        assert 0 <= int(m.group(3)) < NSEC
+    assert off == Offsets.from_proc(text)
+
+
+def test_from_proc_reads_the_kernels_exact_bytes() -> None:
+    """The bytes Linux 6.18 printed for `monotonic -10 500000000 / boottime 12345 6` (§14 #10)."""
+    text = "monotonic         -10 500000000\nboottime        12345         6\n"
+    assert Offsets(-9_500_000_000, 12345 * NSEC + 6) == Offsets.from_proc(text)
+    assert Offsets(-9_500_000_000).to_proc() == "monotonic -10 500000000\nboottime 0 0\n"
+
+
+def test_only_selected_clocks_are_written() -> None:
+    assert Offsets(NSEC, 2 * NSEC).to_proc(("boottime",)) == "boottime 2 0\n"
+
+
+@pytest.mark.parametrize(("spec", "expected"), [
+    ("monotonic=1h,boottime=2d", (3600 * NSEC, 172800 * NSEC)),
+    ("boottime=-5s", (None, -5 * NSEC)),
+    ("MONOTONIC=1", (NSEC, None)),
+])
+def test_parse_spec(spec: str, expected: tuple[int | None, int | None]) -> None:
+    assert expected == Offsets.parse_spec(spec)
+
+
+@pytest.mark.parametrize("spec", ["realtime=5", "monotonic", "tai=1s", "monotonic=abc"])
+def test_bad_specs(spec: str) -> None:
+    with pytest.raises(InvalidOffsetError) as info:
+        Offsets.parse_spec(spec)
+    assert info.value.hint
+
+
+def test_range_check_mirrors_the_kernel_rule() -> None:
+    """host + offset must stay in [0, KTIME_SEC_MAX/2] (kernel/time/namespace.c)."""
+    host = 500 * NSEC
+    Offsets(-500 * NSEC).check_range(host, host)
+    with pytest.raises(OffsetRangeError, match="before zero"):
+        Offsets(-500 * NSEC - 1).check_range(host, host)
+    Offsets(0, (RANGE_MAX_SEC - 500) * NSEC + NSEC - 1).check_range(host, host)
+    with pytest.raises(OffsetRangeError, match="KTIME_SEC_MAX"):
+        Offsets(0, (RANGE_MAX_SEC - 499) * NSEC).check_range(host, host)
+    # Only the clocks being written are checked.
+    Offsets(-10**6 * NSEC, 0).check_range(host, host, clocks=("boottime",))
+
+
+@pytest.mark.parametrize(("ns", "label"), [
+    (3600 * NSEC, "+1h"), (-5 * NSEC, "\u22125s"), (183600 * NSEC, "+2d3h"), (90_000_000, "+90ms"),
+    (1_500_000_000, "+1.5s"), (0, "0"), (1, "+1ns"), (365 * 86400 * NSEC, "+1y"),
+])
+def test_format_duration(ns: int, label: str) -> None:
+    assert label == format_duration(ns)

@@ -1,0 +1,72 @@
+"""``timens-lab probe [--json]``: can this machine create time namespaces? If not, what fixes it?
+
+Exit status 0 when time namespaces are usable (root or rootless), 1 when not.
+``TIMENS_LAB_MODE=replay`` forces "unavailable" without trying anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import textwrap
+
+from ..probe import Check, ProbeResult, probe
+
+STATUS = {True: "ok", False: "FAIL", None: "n/a"}
+OPTIONAL_STATUS = {True: "ok", False: "no", None: "n/a"}
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "probe", help="check whether time namespaces work here (and how to fix it if not)",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--json", action="store_true",
+                        help="print the result as JSON: time_namespaces, mode, kernel, reason, "
+                        "hint, checks [{name, ok, detail, hint, required}], elapsed_ms")
+    parser.set_defaults(func=run)
+
+
+def status(check: Check) -> str:
+    return (STATUS if check.required else OPTIONAL_STATUS)[check.ok]
+
+
+def format_table(result: ProbeResult, columns: int | None = None) -> str:
+    """The human report: one row per check, hints under failures, the verdict last.
+
+    With ``columns`` (a terminal's width) details wrap under their column; without, every check
+    stays on one line, which is what grep wants.
+    """
+    width = max(len(c.name) for c in result.checks)
+    indent = " " * (width + 10)
+
+    def cell(text: str) -> list[str]:
+        if columns is None or columns - len(indent) < 30:
+            return [text]
+        return textwrap.wrap(text, columns - len(indent), break_on_hyphens=False) or [""]
+
+    lines = [f"{'CHECK':<{width}}  {'STATUS':<6}  DETAIL"]
+    for check in result.checks:
+        first, *rest = cell(check.detail)
+        lines.append(f"{check.name:<{width}}  {status(check):<6}  {first}")
+        lines.extend(indent + more for more in rest)
+        if check.ok is False and check.hint:
+            lines.extend(indent + more for more in cell(f"hint: {check.hint}"))
+    lines.append("")
+    if result.time_namespaces:
+        lines.append(f"time namespaces: usable ({result.mode})")
+    else:
+        lines.append(f"unavailable: {result.reason}")
+        if result.hint:
+            lines.append(f"hint: {result.hint}")
+    return "\n".join(lines) + "\n"
+
+
+def run(args: argparse.Namespace) -> int:
+    result = probe()
+    if args.json:
+        sys.stdout.write(result.to_json(indent=2) + "\n")
+    else:
+        columns = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+        sys.stdout.write(format_table(result, columns))
+    return 0 if result.time_namespaces else 1
