@@ -25,8 +25,15 @@ RAW_C = r"""
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec / 1e9; }
-static int cmp(const void *a, const void *b) { double x = *(double *)a, y = *(double *)b; return (x > y) - (x < y); }
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec / 1e9;
+}
+static int cmp(const void *a, const void *b) {
+    double x = *(double *)a, y = *(double *)b;
+    return (x > y) - (x < y);
+}
 int main(int argc, char **argv) {
     int n = atoi(argv[1]);
     double *t = malloc(sizeof(double) * n);

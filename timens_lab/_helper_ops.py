@@ -7,33 +7,26 @@ primitive ``tns_spawn`` (csrc/01-spawn.c), so no Python code ever runs in a fork
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
-import errno
 import os
-import shutil
 import signal
 from typing import Any
 
 from . import kernel
-from ._timens import ffi, lib
-from .errors import (
-    InvalidOffsetError,
-    MultiThreadedError,
-    NamespaceLimitError,
-    NoSuchNamespaceError,
-    OffsetRangeError,
-    PrivilegeError,
-    SpawnError,
-    TimensError,
+from ._helper_support import (
+    STAGES,
+    children_of,
+    close_quiet,
+    host_clocks,
+    inode,
+    resolve,
+    returncode,
+    spawn_error,
 )
+from ._timens import ffi, lib
+from .errors import NoSuchNamespaceError, PrivilegeError, SpawnError
 from .offsets import Offsets, read_offsets, write_offsets
-
-# Must match the enum in csrc/01-spawn.c.
-STAGES = {1: "prctl(PR_SET_PDEATHSIG)", 2: "setns(CLONE_NEWUSER)", 3: "setns(CLONE_NEWTIME)",
-          4: "unshare", 5: "write /proc/self/setgroups", 6: "write /proc/self/uid_map",
-          7: "write /proc/self/gid_map", 8: "set up stdio", 9: "pass fds", 10: "chdir",
-          11: "execve", 12: "setpgid", 13: "write /proc/self/timens_offsets"}
-INIT_TIME_NS = 4026531834  # PROC_TIME_INIT_INO (include/linux/proc_ns.h)
 
 
 @dataclasses.dataclass
@@ -72,7 +65,7 @@ class Ops:
     # --- requests
 
     def op_hello(self, rq: dict[str, Any], fds: list[int]) -> tuple[dict[str, Any], list[int]]:
-        return {"pid": os.getpid(), "uid": os.geteuid(), "time_ns": _inode("/proc/self/ns/time")}, []
+        return {"pid": os.getpid(), "uid": os.geteuid(), "time_ns": inode("/proc/self/ns/time")}, []
 
     def op_create(self, rq: dict[str, Any], fds: list[int]) -> tuple[dict[str, Any], list[int]]:
         parent = self._ns(rq["parent"]) if rq.get("parent") is not None else None
@@ -137,7 +130,7 @@ class Ops:
         envp = [e.encode() for e in env] if env is not None else [
             f"{k}={v}".encode() for k, v in os.environ.items()]
         argv = [str(a) for a in rq["argv"]]
-        path = _resolve(argv[0], env, rq.get("cwd"))
+        path = resolve(argv[0], env, rq.get("cwd"))
         return self._spawn_in(rq.get("target"), stdio, keep, path=path, argv=argv, envp=envp,
                               cwd=rq.get("cwd"), new_pgrp=bool(rq.get("new_pgrp")))
 
@@ -149,11 +142,11 @@ class Ops:
         envp = [e.encode() for e in env] if env is not None else [
             f"{k}={v}".encode() for k, v in os.environ.items()]
         argv = [str(a) for a in rq["argv"]]
-        path = _resolve(argv[0], env, rq.get("cwd"))
+        path = resolve(argv[0], env, rq.get("cwd"))
         mono, boot = rq.get("monotonic_ns"), rq.get("boottime_ns")
         clocks = tuple(c for c, v in (("monotonic", mono), ("boottime", boot)) if v is not None)
         offsets = Offsets(int(mono or 0), int(boot or 0))
-        host = _host_clocks()
+        host = host_clocks()
         if clocks and host is not None:
             offsets.check_range(*host, clocks=clocks)
         rootless = bool(rq.get("rootless"))
@@ -189,7 +182,7 @@ class Ops:
         child = self.children.get(int(rq["pid"]))
         if child is None:
             raise NoSuchNamespaceError(f"process {rq['pid']} was not started by this Lab")
-        return {"returncode": _returncode(child.status)}, []
+        return {"returncode": returncode(child.status)}, []
 
     def op_close_ns(self, rq: dict[str, Any], fds: list[int]) -> tuple[dict[str, Any], list[int]]:
         ns = self.namespaces.get(int(rq["ns"]))
@@ -205,7 +198,7 @@ class Ops:
     def op_list(self, rq: dict[str, Any], fds: list[int]) -> tuple[dict[str, Any], list[int]]:
         self.reap()
         return {"namespaces": [self._describe(n) for n in self.namespaces.values()],
-                "children": [{"pid": c.pid, "ns": c.ns, "returncode": _returncode(c.status)}
+                "children": [{"pid": c.pid, "ns": c.ns, "returncode": returncode(c.status)}
                              for c in self.children.values()]}, []
 
     def op_shutdown(self, rq: dict[str, Any], fds: list[int]) -> tuple[dict[str, Any], list[int]]:
@@ -227,7 +220,7 @@ class Ops:
             child = self.children.get(pid)
             if child is not None:
                 child.status = status
-                _close_quiet(child.pidfd)
+                close_quiet(child.pidfd)
                 child.pidfd = -1
 
     def shutdown(self) -> None:
@@ -239,18 +232,16 @@ class Ops:
             if not ns.closed:
                 self._release(ns)
         me = str(os.getpid())
-        for pid in _children_of(me):
-            try:
+        for pid in children_of(me):
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         while True:
             try:
                 os.waitpid(-1, 0)
             except ChildProcessError:
                 break
         for child in self.children.values():
-            _close_quiet(child.pidfd)
+            close_quiet(child.pidfd)
             child.pidfd = -1
 
     # --- internals
@@ -295,7 +286,7 @@ class Ops:
         stage = ffi.new("int *")
         pid = lib.tns_spawn(req, stage)
         if pid < 0:
-            raise _spawn_error(-pid, STAGES.get(stage[0], "fork"), what, argv)
+            raise spawn_error(-pid, STAGES.get(stage[0], "fork"), what, argv)
         return int(pid)
 
     def _spawn_in(self, target: dict[str, Any] | None, stdio: list[int], keep: list[int],
@@ -313,7 +304,7 @@ class Ops:
             pid = self._fork(user_fd=user_fd, time_fd=time_fd, stdio=stdio, keep=keep, **kw)
         finally:
             for fd in opened:
-                _close_quiet(fd)
+                close_quiet(fd)
         if ns_ident is not None:
             self.namespaces[ns_ident].frozen = True  # first entry freezes the offsets (§0.6)
         return self._track(pid, ns_ident)
@@ -322,7 +313,7 @@ class Ops:
         pidfd = kernel.pidfd_open(pid)
         self.children[pid] = ChildRec(pid, pidfd, ns_ident)
         client_fd = os.dup(pidfd)
-        return {"pid": pid, "time_ns": _inode(f"/proc/{pid}/ns/time")}, [client_fd]
+        return {"pid": pid, "time_ns": inode(f"/proc/{pid}/ns/time")}, [client_fd]
 
     def _open_target(self, target: dict[str, Any]) -> tuple[int, int]:
         """An fd of the time namespace to join, and of the user namespace to join first (or -1)."""
@@ -348,7 +339,7 @@ class Ops:
             # setns(2) needs CAP_SYS_ADMIN over the owner: join the owning user namespace first
             # when it is not ours (as nsenter -U does).
             owner = kernel.ns_ioctl(fd, kernel.NS_GET_USERNS)
-            if os.fstat(owner).st_ino != _inode("/proc/self/ns/user"):
+            if os.fstat(owner).st_ino != inode("/proc/self/ns/user"):
                 user_fd = owner
             else:
                 os.close(owner)
@@ -371,7 +362,7 @@ class Ops:
         if not clocks:
             return
         offsets = Offsets(int(mono or 0), int(boot or 0))
-        host = _host_clocks()
+        host = host_clocks()
         if host is not None:  # explain ERANGE before the kernel says it
             offsets.check_range(*host, clocks=clocks)
         write_offsets(ns.holder, offsets, clocks)
@@ -387,118 +378,16 @@ class Ops:
     def _release(self, ns: Namespace) -> None:
         ns.closed = True
         for fd in (ns.hold_w, ns.time_fd, ns.user_fd):
-            _close_quiet(fd)
+            close_quiet(fd)
         self._kill_pid(ns.holder)
 
     def _signal(self, child: ChildRec, sig: int) -> None:
-        try:
+        with contextlib.suppress(OSError):
             kernel.pidfd_send_signal(child.pidfd, sig)
-        except OSError:
-            pass
 
     def _kill_pid(self, pid: int) -> None:
         try:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
         except (ProcessLookupError, ChildProcessError):
-            pass
-
-
-def _spawn_error(err: int, stage: str, what: str, argv: list[str] | None) -> TimensError:
-    """Give each (stage, errno) its meaning; kernel-timens.md §2.4, §10 and unshare(2)."""
-    name = argv[0] if argv else "process"
-    if stage == "unshare" and err == errno.ENOSPC:
-        return NamespaceLimitError(
-            f"cannot {what}: ENOSPC from unshare — a limit is reached "
-            f"(user.max_time_namespaces={_sysctl('max_time_namespaces')}, "
-            f"user.max_user_namespaces={_sysctl('max_user_namespaces')})", errno=err)
-    if stage in ("unshare", "setns(CLONE_NEWUSER)", "setns(CLONE_NEWTIME)",
-                 "write /proc/self/uid_map", "write /proc/self/gid_map") and err == errno.EPERM:
-        return PrivilegeError(f"cannot {what}: {stage} was refused (EPERM)", errno=err)
-    if stage == "setns(CLONE_NEWTIME)" and err == errno.EUSERS:
-        return MultiThreadedError(f"cannot {what}: setns refused a multi-threaded caller", errno=err)
-    if stage == "write /proc/self/timens_offsets":
-        if err == errno.ERANGE:
-            return OffsetRangeError("the kernel refused the offsets (ERANGE): host clock + offset "
-                                    "must stay within 0 … 4611686018 s", errno=err)
-        if err == errno.EPERM:
-            return PrivilegeError("no CAP_SYS_TIME to set offsets (EPERM)", errno=err)
-        return InvalidOffsetError(f"the kernel refused the offsets: {os.strerror(err)}", errno=err)
-    if stage == "execve" and err == errno.ENOENT:
-        return SpawnError(f"command not found: {name}", errno=err, exit_status=127)
-    if stage == "execve":
-        return SpawnError(f"cannot run {name}: {os.strerror(err)}", errno=err, exit_status=126)
-    return SpawnError(f"cannot {what}: {stage} failed: {os.strerror(err)}", errno=err)
-
-
-def _resolve(cmd: str, env: list[str] | None, cwd: str | None) -> str:
-    if "/" in cmd:
-        return cmd if os.path.isabs(cmd) or not cwd else os.path.join(cwd, cmd)
-    path = os.environ.get("PATH", os.defpath)
-    for item in env or []:
-        if item.startswith("PATH="):
-            path = item[5:]
-    found = shutil.which(cmd, path=path)
-    if found is None:
-        raise SpawnError(f"command not found: {cmd}", errno=errno.ENOENT, exit_status=127)
-    return found
-
-
-def _host_clocks() -> tuple[int, int] | None:
-    """The initial namespace's MONOTONIC and BOOTTIME: the kernel's range check uses those (§0.5).
-
-    None when we cannot know them (we sit in a namespace whose offsets we cannot read).
-    """
-    mono = kernel.clock_gettime_ns(kernel.CLOCKS["monotonic"])
-    boot = kernel.clock_gettime_ns(kernel.CLOCKS["boottime"])
-    own_ns = _inode("/proc/self/ns/time")
-    if own_ns == INIT_TIME_NS:
-        return mono, boot
-    if own_ns is not None and own_ns == _inode("/proc/self/ns/time_for_children"):
-        own = read_offsets("self")  # valid only when the two links match (finding 7)
-        return mono - own.monotonic_ns, boot - own.boottime_ns
-    return None
-
-
-def _inode(path: str) -> int | None:
-    try:
-        return os.stat(path).st_ino
-    except OSError:
-        return None
-
-
-def _sysctl(name: str) -> str:
-    try:
-        with open(f"/proc/sys/user/{name}") as f:
-            return f.read().strip()
-    except OSError:
-        return "?"
-
-
-def _children_of(ppid: str) -> list[int]:
-    out = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat", "rb") as f:
-                    stat = f.read()
-            except OSError:
-                continue
-            fields = stat[stat.rfind(b")") + 2:].split()
-            if fields[1].decode() == ppid:
-                out.append(int(entry))
-    return out
-
-
-def _returncode(status: int | None) -> int | None:
-    if status is None:
-        return None
-    return os.waitstatus_to_exitcode(status)
-
-
-def _close_quiet(fd: int) -> None:
-    if fd >= 0:
-        try:
-            os.close(fd)
-        except OSError:
             pass

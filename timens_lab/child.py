@@ -6,6 +6,7 @@ and signalling need no round trip and can never hit a recycled pid (pidfd_open(2
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
@@ -56,10 +57,8 @@ class Child:
 
     def send_signal(self, sig: int) -> None:
         if self.returncode is None and self.pidfd >= 0:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 signal.pidfd_send_signal(self.pidfd, sig)
-            except ProcessLookupError:
-                pass
 
     def terminate(self) -> None:
         self.send_signal(signal.SIGTERM)
@@ -67,7 +66,8 @@ class Child:
     def kill(self) -> None:
         self.send_signal(signal.SIGKILL)
 
-    def communicate(self, input: bytes | None = None, timeout: float | None = None) -> tuple[bytes | None, bytes | None]:  # noqa: A002
+    def communicate(self, input: bytes | None = None,  # noqa: A002 - Popen's name
+                    timeout: float | None = None) -> tuple[bytes | None, bytes | None]:
         """Send ``input``, read stdout/stderr to EOF, wait. Like Popen.communicate."""
         deadline = None if timeout is None else time.monotonic() + timeout
         if self.stdin is not None:
@@ -120,7 +120,7 @@ class Child:
             self.kill()
             try:
                 self.wait(5)
-            except Exception:  # noqa: BLE001 - the Lab may be gone; the helper kills it then
+            except Exception:
                 self._close()
         for stream in (self.stdin, self.stdout, self.stderr):
             if stream is not None and not stream.closed:

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
-import threading
-from collections.abc import Callable, Sequence
-from typing import Any, Final, NamedTuple
+from typing import Any, Final
 
 from ._timens import ffi, lib
 from .errors import os_error
@@ -160,105 +158,6 @@ def timens_offsets_via_setns(fd: int) -> str:
     buf = ffi.new("char[]", 256)
     n = _check(lib.tns_timens_offsets_via_setns(fd, buf, 256), "setns(CLONE_NEWTIME) probe")
     return bytes(ffi.buffer(buf, n)).decode()
-
-
-class ProcScan(NamedTuple):
-    """One process as tns_scan_procs read it; ``err``/``fd_err`` are -errno or 0."""
-
-    pid: int
-    err: int                     # -EACCES: hidden from us; -ENOENT/-ESRCH: gone
-    time: int
-    time_for_children: int
-    mnt: int                     # 0 when not read
-    ppid: int
-    num_threads: int
-    uid: int                     # owner of /proc/PID: the euid (root when non-dumpable)
-    starttime: int
-    comm: str
-    fd_err: int
-    n_fds: int                   # fds on time namespaces; only the first TNS_MAX_NS_FDS are in fds
-    fds: list[tuple[int, int]]   # (fd, inode)
-
-
-class NsQuery(NamedTuple):
-    """One namespace as tns_query_namespaces saw it."""
-
-    open_err: int                # 0, or -errno (-ESTALE: every candidate had moved on)
-    ns_id: int | None
-    user_err: int
-    user_inode: int
-    user_ns_id: int | None
-    offsets_len: int             # bytes, or -errno (-ESTALE: every reader had moved on)
-    offsets_reader: int
-    offsets_text: str
-
-
-#: How many fds per process tns_scan_procs reports (more: rescan that process in Python).
-MAX_NS_FDS: Final[int] = lib.TNS_MAX_NS_FDS
-
-
-def scan_procs(procfd: int, pids: Sequence[int], *, fds: bool = True, mounts: bool = True,
-               workers: int = 1) -> list[ProcScan]:
-    """Discovery pass 1 in C (05-discovery.c): ns links, stat, owner uid, mnt ns, time-ns fds.
-
-    Paths are relative to ``procfd`` (an fd on the proc root). cffi releases the GIL during the
-    call, so ``workers`` > 1 splits the pids over that many threads.
-    """
-    n = len(pids)
-    ps = ffi.new("struct tns_proc[]", n)
-    for i, pid in enumerate(pids):
-        ps[i].pid = pid
-    flags = (lib.TNS_SCAN_FDS if fds else 0) | (lib.TNS_SCAN_MNT if mounts else 0)
-    _in_threads(lambda start, count: lib.tns_scan_procs(procfd, ps + start, count, flags),
-                n, workers)
-    out: list[ProcScan] = []
-    for p in ps:
-        if p.err:
-            out.append(ProcScan(p.pid, p.err, 0, 0, 0, 0, 0, 0, 0, "", 0, 0, []))
-            continue
-        found = [(p.fds[k], p.fd_ino[k]) for k in range(min(p.n_fds, MAX_NS_FDS))]
-        out.append(ProcScan(p.pid, 0, p.time_ino, p.tfc_ino, p.mnt_ino, p.ppid, p.num_threads,
-                            p.uid, p.starttime, ffi.string(p.comm).decode("utf-8", "replace"),
-                            p.fd_err, p.n_fds, found))
-    return out
-
-
-def query_namespaces(procfd: int, queries: Sequence[tuple[int, Sequence[tuple[int, int, int]],
-                                                         Sequence[int]]],
-                     *, workers: int = 1) -> list[NsQuery]:
-    """Discovery pass 2 in C: per ``(inode, [(kind, pid, arg), ...], [reader task, ...])`` open
-    the namespace (kinds: 1 PID/ns/time, 2 PID/ns/time_for_children,
-    3 PID/task/ARG/ns/time_for_children, 4 PID/fd/ARG; at most 6), NS_GET_ID, NS_GET_USERNS, and
-    read timens_offsets through the first reader (≤ 4) whose time_for_children is still it."""
-    n = len(queries)
-    qs = ffi.new("struct tns_nsq[]", n)
-    for q, (inode, cands, readers) in zip(qs, queries, strict=True):
-        q.inode = inode
-        q.n_cand = min(len(cands), 6)
-        for k, (kind, pid, arg) in enumerate(cands[:6]):
-            q.cand_kind[k], q.cand_pid[k], q.cand_arg[k] = kind, pid, arg
-        q.n_readers = min(len(readers), 4)
-        for k, task in enumerate(readers[:4]):
-            q.readers[k] = task
-    _in_threads(lambda start, count: lib.tns_query_namespaces(procfd, qs + start, count),
-                n, workers)
-    return [NsQuery(q.open_err, q.ns_id if q.id_ok else None, q.user_err, q.user_ino,
-                    q.user_id if q.user_id_ok else None, q.off_len, q.off_reader,
-                    ffi.string(q.off).decode() if q.off_len > 0 else "") for q in qs]
-
-
-def _in_threads(call: Callable[[int, int], object], n: int, workers: int) -> None:
-    if workers <= 1 or n < 2 * workers:
-        call(0, n)
-        return
-    step = -(-n // workers)
-    threads = [threading.Thread(target=call, args=(start, min(step, n - start)))
-               for start in range(step, n, step)]
-    for t in threads:
-        t.start()
-    call(0, step)
-    for t in threads:
-        t.join()
 
 
 def clone3_newtime_probe() -> int:

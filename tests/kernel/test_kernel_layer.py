@@ -8,9 +8,9 @@ import sys
 import time
 
 import pytest
+from timens_lab._timens import lib
 
 from timens_lab import kernel
-from timens_lab._timens import lib
 from timens_lab.lab import PIPE, Lab
 
 pytestmark = pytest.mark.usefixtures("need_timens")
@@ -89,7 +89,8 @@ def test_clock_nanosleep_absolute_host_deadline_returns_at_once(lab: Lab) -> Non
     code = (
         "import sys, time; from timens_lab import kernel as k\n"
         "clk = k.CLOCKS['monotonic']; host = int(sys.argv[1]) + 200_000_000\n"
-        "t = time.perf_counter(); k.clock_nanosleep(clk, k.clock_gettime_ns(clk) + 200_000_000, absolute=True)\n"
+        "t = time.perf_counter()\n"
+        "k.clock_nanosleep(clk, k.clock_gettime_ns(clk) + 200_000_000, absolute=True)\n"
         "a = time.perf_counter() - t; t = time.perf_counter()\n"
         "k.clock_nanosleep(clk, host, absolute=True); print(a, time.perf_counter() - t)\n")
     ns = lab.namespace(monotonic=100_000)

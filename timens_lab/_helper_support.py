@@ -1,0 +1,128 @@
+"""Support for the helper's operations: error meaning, command lookup, host clocks, /proc bits.
+
+Split from _helper_ops.py so that module stays about what each request does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+
+from . import kernel
+from .errors import (
+    InvalidOffsetError,
+    MultiThreadedError,
+    NamespaceLimitError,
+    OffsetRangeError,
+    PrivilegeError,
+    SpawnError,
+    TimensError,
+)
+from .offsets import read_offsets
+
+# Must match the enum in csrc/01-spawn.c.
+STAGES = {1: "prctl(PR_SET_PDEATHSIG)", 2: "setns(CLONE_NEWUSER)", 3: "setns(CLONE_NEWTIME)",
+          4: "unshare", 5: "write /proc/self/setgroups", 6: "write /proc/self/uid_map",
+          7: "write /proc/self/gid_map", 8: "set up stdio", 9: "pass fds", 10: "chdir",
+          11: "execve", 12: "setpgid", 13: "write /proc/self/timens_offsets"}
+INIT_TIME_NS = 4026531834  # PROC_TIME_INIT_INO (include/linux/proc_ns.h)
+
+
+def spawn_error(err: int, stage: str, what: str, argv: list[str] | None) -> TimensError:
+    """Give each (stage, errno) its meaning; kernel-timens.md §2.4, §10 and unshare(2)."""
+    name = argv[0] if argv else "process"
+    if stage == "unshare" and err == errno.ENOSPC:
+        return NamespaceLimitError(
+            f"cannot {what}: ENOSPC from unshare — a limit is reached "
+            f"(user.max_time_namespaces={sysctl('max_time_namespaces')}, "
+            f"user.max_user_namespaces={sysctl('max_user_namespaces')})", errno=err)
+    if stage in ("unshare", "setns(CLONE_NEWUSER)", "setns(CLONE_NEWTIME)",
+                 "write /proc/self/uid_map", "write /proc/self/gid_map") and err == errno.EPERM:
+        return PrivilegeError(f"cannot {what}: {stage} was refused (EPERM)", errno=err)
+    if stage == "setns(CLONE_NEWTIME)" and err == errno.EUSERS:
+        return MultiThreadedError(f"cannot {what}: setns refused a multi-threaded caller", errno=err)
+    if stage == "write /proc/self/timens_offsets":
+        if err == errno.ERANGE:
+            return OffsetRangeError("the kernel refused the offsets (ERANGE): host clock + offset "
+                                    "must stay within 0 … 4611686018 s", errno=err)
+        if err == errno.EPERM:
+            return PrivilegeError("no CAP_SYS_TIME to set offsets (EPERM)", errno=err)
+        return InvalidOffsetError(f"the kernel refused the offsets: {os.strerror(err)}", errno=err)
+    if stage == "execve" and err == errno.ENOENT:
+        return SpawnError(f"command not found: {name}", errno=err, exit_status=127)
+    if stage == "execve":
+        return SpawnError(f"cannot run {name}: {os.strerror(err)}", errno=err, exit_status=126)
+    return SpawnError(f"cannot {what}: {stage} failed: {os.strerror(err)}", errno=err)
+
+
+def resolve(cmd: str, env: list[str] | None, cwd: str | None) -> str:
+    if "/" in cmd:
+        return cmd if os.path.isabs(cmd) or not cwd else os.path.join(cwd, cmd)
+    path = os.environ.get("PATH", os.defpath)
+    for item in env or []:
+        if item.startswith("PATH="):
+            path = item[5:]
+    found = shutil.which(cmd, path=path)
+    if found is None:
+        raise SpawnError(f"command not found: {cmd}", errno=errno.ENOENT, exit_status=127)
+    return found
+
+
+def host_clocks() -> tuple[int, int] | None:
+    """The initial namespace's MONOTONIC and BOOTTIME: the kernel's range check uses those (§0.5).
+
+    None when we cannot know them (we sit in a namespace whose offsets we cannot read).
+    """
+    mono = kernel.clock_gettime_ns(kernel.CLOCKS["monotonic"])
+    boot = kernel.clock_gettime_ns(kernel.CLOCKS["boottime"])
+    own_ns = inode("/proc/self/ns/time")
+    if own_ns == INIT_TIME_NS:
+        return mono, boot
+    if own_ns is not None and own_ns == inode("/proc/self/ns/time_for_children"):
+        own = read_offsets("self")  # valid only when the two links match (finding 7)
+        return mono - own.monotonic_ns, boot - own.boottime_ns
+    return None
+
+
+def inode(path: str) -> int | None:
+    try:
+        return os.stat(path).st_ino
+    except OSError:
+        return None
+
+
+def sysctl(name: str) -> str:
+    try:
+        with open(f"/proc/sys/user/{name}") as f:
+            return f.read().strip()
+    except OSError:
+        return "?"
+
+
+def children_of(ppid: str) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            fields = stat[stat.rfind(b")") + 2:].split()
+            if fields[1].decode() == ppid:
+                out.append(int(entry))
+    return out
+
+
+def returncode(status: int | None) -> int | None:
+    if status is None:
+        return None
+    return os.waitstatus_to_exitcode(status)
+
+
+def close_quiet(fd: int) -> None:
+    if fd >= 0:
+        with contextlib.suppress(OSError):
+            os.close(fd)
