@@ -52,8 +52,31 @@ def report(err: TimensError) -> None:
         sys.stderr.write(f"hint: {err.hint}\n")
 
 
+#: Options whose value may start with "-" (a negative offset such as "-5s"): argparse would take
+#: "-5s" for an option, so "--monotonic -5s" is rewritten to "--monotonic=-5s".
+SIGNED_OPTIONS = frozenset({"--monotonic", "--boottime", "--ns"})
+
+
+def _join_signed(argv: list[str]) -> list[str]:
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            return out + argv[i:]
+        if arg in SIGNED_OPTIONS and i + 1 < len(argv) and argv[i + 1][:1] in "-\u2212" \
+                and argv[i + 1] != "--":
+            out.append(f"{arg}={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(arg)
+        i += 1
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(sys.argv[1:] if argv is None else list(argv))
+    raw = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(_join_signed(raw))
     try:
         return int(args.func(args) or 0)
     except (InvalidOffsetError, OffsetRangeError) as err:

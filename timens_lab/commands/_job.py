@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from ..child import Child
 from ..cli import report
-from ..errors import SpawnError, TimensError
+from ..errors import InvalidOffsetError, OffsetRangeError, SpawnError, TimensError
 from ..lab import Lab
 
 #: Our own failures, as timeout(1) and env(1) report theirs.
@@ -41,6 +41,9 @@ def run_job(lab_rootless: bool | None, start: Callable[[Lab], Child]) -> int:
             finally:
                 for sig, handler in old.items():
                     signal.signal(sig, handler)
+    except (InvalidOffsetError, OffsetRangeError) as err:
+        report(err)
+        return 2  # bad input, as everywhere in the CLI
     except TimensError as err:
         report(err)
         return EXIT_OWN_FAILURE
