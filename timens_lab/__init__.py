@@ -25,6 +25,8 @@ _LAZY = {
     "parse_duration": "timens_lab.offsets",
     "format_duration": "timens_lab.offsets",
     "probe": "timens_lab.probe",
+    "Sampler": "timens_lab.sampler",
+    "SamplerSet": "timens_lab.sampler",
     "errors": "timens_lab.errors",
 }
 
@@ -35,6 +37,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .lab import Child, Lab, TimeNamespace
     from .offsets import Offsets, format_duration, parse_duration
     from .probe import probe
+    from .sampler import Sampler, SamplerSet
 
 
 def __getattr__(name: str) -> Any:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Any, Final
+from collections.abc import Sequence
+from typing import Any, Final, NamedTuple
 
 from ._timens import ffi, lib
 from .errors import os_error
@@ -160,6 +161,98 @@ def timens_offsets_via_setns(fd: int) -> str:
     return bytes(ffi.buffer(buf, n)).decode()
 
 
+class ProcScan(NamedTuple):
+    """One process as discovery pass 1 read it; ``err``/``fd_err`` are -errno or 0."""
+
+    pid: int
+    err: int                     # -EACCES: hidden from us; -ENOENT/-ESRCH: gone
+    time: int
+    time_for_children: int
+    mnt: int                     # 0 when not read
+    ppid: int
+    num_threads: int
+    uid: int                     # owner of /proc/PID: the euid (root when non-dumpable)
+    starttime: int
+    fd_err: int
+    n_fds: int                   # fds on time namespaces; only the first MAX_NS_FDS are in fds
+    fds: tuple[tuple[int, int], ...]  # (fd, inode)
+    comm: str
+
+
+class NsQuery(NamedTuple):
+    """One namespace as discovery pass 2 saw it."""
+
+    open_err: int                # 0, or -errno (-ESTALE: every candidate had moved on)
+    ns_id: int | None
+    user_err: int
+    user_inode: int
+    user_ns_id: int | None
+    offsets_err: int             # 0, or -errno (-ESTALE: every reader had moved on)
+    offsets_reader: int
+    monotonic_ns: int
+    boottime_ns: int
+
+
+#: How many time-namespace fds per process pass 1 reports (more: rescan that one in Python).
+MAX_NS_FDS: Final[int] = lib.TNS_MAX_NS_FDS
+_PF: Final[int] = lib.TNS_PROC_FIELDS
+_QOUT: Final[int] = lib.TNS_NSQ_OUT_FIELDS
+
+
+def scan_procs(procfd: int, pids: Sequence[int], *, fds: bool = True,
+               mounts: bool = True) -> list[ProcScan]:
+    """Discovery pass 1 in C (05-discovery.c): ns links, stat, owner uid, mnt ns, time-ns fds.
+
+    Paths are relative to ``procfd``, an fd on the proc root. Results come back as one flat
+    int64 array and one string of NUL-separated comms, unpacked here in bulk.
+    """
+    n = len(pids)
+    out = ffi.new("int64_t[]", n * _PF or 1)
+    comms = ffi.new("char[]", n * lib.TNS_COMM_LEN + 1)
+    flags = (lib.TNS_SCAN_FDS if fds else 0) | (lib.TNS_SCAN_MNT if mounts else 0)
+    lib.tns_scan_procs(procfd, ffi.new("int[]", list(pids)) if n else ffi.NULL, n, flags, out,
+                       comms)
+    values = ffi.unpack(out, n * _PF)
+    names = ffi.buffer(comms)[:].decode("utf-8", "replace").split("\0")
+    make = ProcScan._make
+    rows: list[ProcScan] = []
+    for i, pid in enumerate(pids):
+        base = i * _PF
+        n_fds = values[base + 9]
+        pairs = () if not n_fds else tuple(
+            (values[k], values[k + 1])
+            for k in range(base + 10, base + 10 + 2 * min(n_fds, MAX_NS_FDS), 2))
+        rows.append(make((pid, *values[base:base + 10], pairs, names[i])))
+    return rows
+
+
+def query_namespaces(procfd: int, queries: Sequence[tuple[int, Sequence[tuple[int, int, int]],
+                                                         Sequence[int]]]) -> list[NsQuery]:
+    """Discovery pass 2 in C, per ``(inode, [(kind, pid, arg), ...], [reader task, ...])``.
+
+    Reads timens_offsets through the first reader whose time_for_children is still the
+    namespace after the read, and uses that link's fd for the ioctls; with no such reader it
+    opens the first candidate whose inode matches (kinds: 1 PID/ns/time,
+    2 PID/ns/time_for_children, 3 PID/task/ARG/ns/time_for_children, 4 PID/fd/ARG).
+    Then NS_GET_ID, and NS_GET_USERNS with that user namespace's inode and id.
+    """
+    flat: list[int] = []
+    for inode, cands, readers in queries:
+        flat.append(inode)
+        flat.append(len(cands))
+        for cand in cands:
+            flat += cand
+        flat.append(len(readers))
+        flat += readers
+    n = len(queries)
+    out = ffi.new("int64_t[]", n * _QOUT or 1)
+    lib.tns_query_namespaces(procfd, ffi.new("int64_t[]", flat) if n else ffi.NULL, n, out)
+    v = ffi.unpack(out, n * _QOUT)
+    return [NsQuery(v[i], v[i + 2] if v[i + 1] else None, v[i + 3], v[i + 4],
+                    v[i + 6] if v[i + 5] else None, v[i + 7], v[i + 8], v[i + 9], v[i + 10])
+            for i in range(0, n * _QOUT, _QOUT)]
+
+
 def clone3_newtime_probe() -> int:
     """0 if clone3(CLONE_NEWTIME) works here, else the errno (forks a child that exits at once)."""
     return -lib.tns_clone3_newtime_probe()
@@ -173,6 +266,75 @@ def gettid() -> int:
 def has_time_namespaces() -> bool:
     """CONFIG_TIME_NS: the kernel shows a time namespace link for every process."""
     return os.path.exists("/proc/self/ns/time")
+
+
+# --- the sampler ring (csrc/02-sampler.c; used by ring.py, sampler.py and bench/) -----------
+
+RING_MAGIC: Final[int] = lib.TNS_RING_MAGIC
+RING_VERSION: Final[int] = lib.TNS_RING_VERSION
+RING_HEADER_SIZE: Final[int] = lib.TNS_RING_HEADER_SIZE
+RING_RECORD_SIZE: Final[int] = lib.TNS_RING_RECORD_SIZE
+RING_READ_UNSAFE: Final[int] = lib.TNS_READ_UNSAFE  # tests only: proves the torn-read checks bite
+#: The control word (written by the owner) and the status word (written by the sampler).
+RING_CONTROL: Final[dict[str, int]] = {
+    "run": lib.TNS_CTL_RUN, "pause": lib.TNS_CTL_PAUSE, "stop": lib.TNS_CTL_STOP}
+RING_STATUS: Final[dict[str, int]] = {
+    "new": lib.TNS_ST_NEW, "running": lib.TNS_ST_RUNNING, "paused": lib.TNS_ST_PAUSED,
+    "stopped": lib.TNS_ST_STOPPED, "failed": lib.TNS_ST_FAILED}
+
+
+def sampler_args(ring_fd: int, clock_mask: int, period_ns: int, max_records: int = 0) -> bytes:
+    """``struct tns_sampler_args`` as bytes, for tns_sampler_main and the pattern writer."""
+    a = ffi.new("struct tns_sampler_args *")
+    a.ring_fd, a.clock_mask = ring_fd, clock_mask
+    a.period_ns, a.max_records = period_ns, max_records
+    return bytes(ffi.buffer(a))
+
+
+def ring_pointer(buf: Any) -> Any:
+    """A C pointer into a mapped ring (a writable buffer); give it back with ring_release()."""
+    return ffi.from_buffer(buf, require_writable=True)
+
+
+def ring_release(ptr: Any) -> None:
+    ffi.release(ptr)
+
+
+def ring_reader_state() -> Any:
+    """The reader's ``{tail, drops, torn}`` counters, kept in C memory between reads."""
+    return ffi.new("uint64_t[3]")
+
+
+def ring_read(ptr: Any, capacity: int, state: Any, out: Any, max_out: int, flags: int = 0) -> int:
+    """Copy new records into ``out`` (a writable buffer of max_out records); returns how many.
+    ``capacity`` is the ring's as created (the shared header is not trusted for addresses)."""
+    dst = ffi.from_buffer(out, require_writable=True)
+    return _check(int(lib.tns_ring_read(ptr, capacity, state, dst, max_out, flags)), "ring read")
+
+
+def ring_control(ptr: Any, value: int) -> None:
+    lib.tns_ring_control(ptr, value)
+
+
+def run_c_inline(fn: str, arg: bytes) -> int:
+    """Call a ``tns_*_main`` entry point in this process (benchmarks; blocks until it returns)."""
+    buf = ffi.new("char[]", arg)
+    return int(getattr(lib, fn)(buf))
+
+
+def clock_ref_loop(n: int, clock_mask: int) -> int:
+    """Elapsed MONOTONIC ns of n plain-C reads of the sampler's clocks (the benchmark anchor)."""
+    sink = ffi.new("int64_t *")
+    return int(lib.tns_clock_ref_loop(n, clock_mask, sink))
+
+
+def ring_header_offsets() -> dict[str, int]:
+    """Byte offsets of the C ring header fields, to check ring.HEADER_DTYPE against."""
+    names = ("magic", "version", "header_size", "record_size", "capacity", "head", "control",
+             "status", "error", "error_stage", "pid", "clocks", "late", "period_ns", "res_ns",
+             "reader_tail", "reader_drops", "reader_torn")
+    return {n: int(ffi.offsetof("struct tns_ring_header", n)) for n in names}
+
 
 CAP_SYS_ADMIN = 21  # include/uapi/linux/capability.h
 

@@ -118,6 +118,18 @@ class Lab:
         """Run argv in the helper's own namespace (the reference 'host' for this Lab)."""
         return self._spawn(None, argv, **kw)
 
+    def sampler(self, **kw: Any) -> Any:
+        """A host reference sampler (see sampler.Sampler.for_host); ``with lab.sampler() as s:``."""
+        from .sampler import Sampler
+
+        return Sampler.for_host(self, **kw)
+
+    def samplers(self, namespaces: Sequence[TimeNamespace], **kw: Any) -> Any:
+        """A started SamplerSet (a Source): the host reference plus one sampler per namespace."""
+        from .sampler import SamplerSet
+
+        return SamplerSet.start(self, namespaces, **kw)
+
     def lineage(self) -> dict[int, int | None]:
         """Our spawn records: namespace inode → the inode it was created from (None: the host)."""
         return {ns.inode: ns.parent.inode if ns.parent else self.host_time_ns
@@ -241,6 +253,15 @@ class _Target:
 
     def _entered(self) -> None:
         pass
+
+    def sampler(self, **kw: Any) -> Any:
+        """A clock sampler inside this namespace (sampler.Sampler.for_namespace): rate=, clocks=.
+
+        Its process enters the namespace, so a pending namespace becomes frozen.
+        """
+        from .sampler import Sampler
+
+        return Sampler.for_namespace(self, **kw)
 
 
 class TimeNamespace(_Target):
@@ -370,8 +391,8 @@ def _stdio(index: int, spec: StdioArg) -> tuple[int | None, IO[bytes] | None]:
     if spec == PIPE:
         r, w = os.pipe2(os.O_CLOEXEC)
         if index == 0:
-            return r, open(w, "wb", buffering=0)  # noqa: SIM115 - owned by the Child
-        return w, open(r, "rb", buffering=0)  # noqa: SIM115
+            return r, open(w, "wb", buffering=0)
+        return w, open(r, "rb", buffering=0)
     if spec == DEVNULL:
         return os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC), None
     if isinstance(spec, int):

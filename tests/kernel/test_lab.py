@@ -102,7 +102,7 @@ def test_erange_is_refused_before_the_kernel_and_leaves_nothing(lab: Lab) -> Non
     before = lab._call("list")
     uptime = float(Path("/proc/uptime").read_text().split()[0])
     with pytest.raises(OffsetRangeError) as info:
-        lab.namespace(monotonic=-(uptime + 1000))
+        lab.namespace(monotonic=-(int(uptime) + 1000))
     assert info.value.errno is None  # our pre-check, not the kernel
     assert "most negative allowed" in str(info.value)
     after = lab._call("list")
