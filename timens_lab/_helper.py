@@ -15,6 +15,7 @@ and are killed at shutdown.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import selectors
@@ -99,10 +100,8 @@ def _drain(fd: int) -> None:
 
 
 def _close(fd: int) -> None:
-    try:
+    with contextlib.suppress(OSError):
         os.close(fd)
-    except OSError:
-        pass
 
 
 def main(argv: list[str]) -> int:

@@ -6,6 +6,7 @@ shows up as a zero-length read (EOF) on the other end.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 from typing import Any
@@ -46,7 +47,5 @@ def recv(sock: socket.socket) -> tuple[dict[str, Any], list[int]]:
 def _close(fd: int) -> None:
     import os
 
-    try:
+    with contextlib.suppress(OSError):
         os.close(fd)
-    except OSError:
-        pass

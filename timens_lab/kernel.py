@@ -227,14 +227,16 @@ def scan_procs(procfd: int, pids: Sequence[int], *, fds: bool = True,
 
 
 def query_namespaces(procfd: int, queries: Sequence[tuple[int, Sequence[tuple[int, int, int]],
-                                                         Sequence[int]]]) -> list[NsQuery]:
+                                                         Sequence[int]]],
+                     *, user_ids: bool = True) -> list[NsQuery]:
     """Discovery pass 2 in C, per ``(inode, [(kind, pid, arg), ...], [reader task, ...])``.
 
     Reads timens_offsets through the first reader whose time_for_children is still the
     namespace after the read, and uses that link's fd for the ioctls; with no such reader it
     opens the first candidate whose inode matches (kinds: 1 PID/ns/time,
     2 PID/ns/time_for_children, 3 PID/task/ARG/ns/time_for_children, 4 PID/fd/ARG).
-    Then NS_GET_ID, and NS_GET_USERNS with that user namespace's inode and id.
+    Then NS_GET_ID, and NS_GET_USERNS with that user namespace's inode (and its NS_GET_ID when
+    ``user_ids``: needed only to validate user namespaces cached from an earlier scan).
     """
     flat: list[int] = []
     for inode, cands, readers in queries:
@@ -246,7 +248,8 @@ def query_namespaces(procfd: int, queries: Sequence[tuple[int, Sequence[tuple[in
         flat += readers
     n = len(queries)
     out = ffi.new("int64_t[]", n * _QOUT or 1)
-    lib.tns_query_namespaces(procfd, ffi.new("int64_t[]", flat) if n else ffi.NULL, n, out)
+    lib.tns_query_namespaces(procfd, ffi.new("int64_t[]", flat) if n else ffi.NULL, n,
+                             lib.TNS_QUERY_USER_ID if user_ids else 0, out)
     v = ffi.unpack(out, n * _QOUT)
     return [NsQuery(v[i], v[i + 2] if v[i + 1] else None, v[i + 3], v[i + 4],
                     v[i + 6] if v[i + 5] else None, v[i + 7], v[i + 8], v[i + 9], v[i + 10])

@@ -61,7 +61,8 @@ def test_to_proc_is_the_kernel_grammar_and_round_trips(mono: int, boot: int) -> 
     assert len(lines) == 2
     for line, clock in zip(lines, ("monotonic", "boottime"), strict=True):
         m = PROC_LINE.match(line)
-        assert m is not None and m.group(1) == clock
+        assert m is not None
+        assert m.group(1) == clock
         assert 0 <= int(m.group(3)) < NSEC
     assert off == Offsets.from_proc(text)
 

@@ -17,6 +17,7 @@ int tns_timens_offsets_via_setns(int nsfd, char *buf, int len);
 #define TNS_PROC_FIELDS ...
 #define TNS_COMM_LEN ...
 #define TNS_NSQ_OUT_FIELDS ...
+#define TNS_QUERY_USER_ID ...
 
 /* Pass 1, per pid: out[i*TNS_PROC_FIELDS ...] = err, time, time_for_children, mnt, ppid,
  * num_threads, uid, starttime, fd_err, n_fds, then TNS_MAX_NS_FDS (fd, inode) pairs. comms gets
@@ -26,5 +27,5 @@ int tns_scan_procs(int procfd, const int *pids, int n, int flags, int64_t *out, 
 /* Pass 2, per namespace. `in` holds n variable-length records back to back: inode, n_cand,
  * n_cand x (kind, pid, arg), n_readers, n_readers tasks. out[i*TNS_NSQ_OUT_FIELDS ...] =
  * open_err, id_ok, ns_id, user_err, user_ino, user_id_ok, user_id, off_err, off_reader,
- * monotonic_ns, boottime_ns. */
-int tns_query_namespaces(int procfd, const int64_t *in, int n, int64_t *out);
+ * monotonic_ns, boottime_ns. The owner's NS_GET_ID only with TNS_QUERY_USER_ID in flags. */
+int tns_query_namespaces(int procfd, const int64_t *in, int n, int flags, int64_t *out);
