@@ -44,10 +44,17 @@ bench: $(VENV)/.installed-test ## run the benchmarks in bench/ and print ratios 
 lint: $(VENV)/.installed-test ## ruff over the package, tests and benches
 	$(BIN)/ruff check timens_lab tests bench
 
+recordings: $(VENV)/.installed-notebook ## re-record the replays shipped in timens_lab/data from real runs (needs time namespaces)
+	$(BIN)/python scripts/make_recordings.py
+
+soak: $(VENV)/.installed-test ## long runs: 64 namespaces x 1 kHz for 10 min (exact drop accounting), the demo for 30 min
+	$(BIN)/python -m bench.soak_samplers 600 64 5
+	@if [ -f bench/soak_demo.py ]; then $(BIN)/python -m bench.soak_demo 1800; fi
+
 probe: $(VENV)/.installed-notebook ## can this machine create time namespaces? (with hints)
 	$(BIN)/timens-lab probe
 
 clean: ## remove the venv and build products
 	rm -rf $(VENV) build *.egg-info timens_lab/_timens*.so
 
-.PHONY: help install build lab test bench lint probe clean
+.PHONY: help install build lab test bench lint probe recordings soak clean

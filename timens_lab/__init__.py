@@ -27,6 +27,9 @@ _LAZY = {
     "probe": "timens_lab.probe",
     "Sampler": "timens_lab.sampler",
     "SamplerSet": "timens_lab.sampler",
+    "Replay": "timens_lab.replay",
+    "open_source": "timens_lab.replay",
+    "discover": "timens_lab.discovery",
     "errors": "timens_lab.errors",
 }
 
@@ -37,6 +40,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .lab import Child, Lab, TimeNamespace
     from .offsets import Offsets, format_duration, parse_duration
     from .probe import probe
+    from .discovery import discover
+    from .replay import Replay, open_source
     from .sampler import Sampler, SamplerSet
 
 

@@ -114,11 +114,48 @@ class LabClosedError(TimensError):
     hint = "create a new Lab()"
 
 
+class RecordingError(TimensError, ValueError):
+    """A file that is not a usable timens-lab recording (base of the recording errors)."""
+
+    hint = ("check the path; `timens-lab replay FILE` reads files written by `timens-lab "
+            "record` (format: timens_lab/recording.py)")
+
+
+class NotARecordingError(RecordingError):
+    """The file does not start with the recording magic: another kind of file, or empty."""
+
+    hint = ("this is not a timens-lab recording; make one with `timens-lab record --out "
+            "FILE.tnsrec`, or replay a shipped one with `timens-lab replay --list`")
+
+
+class RecordingVersionError(RecordingError):
+    """A recording in a major format version this timens-lab cannot read."""
+
+    hint = ("replay it with the timens-lab version that wrote it (see the error for which), or "
+            "record it again with this one")
+
+
+class RecordingTruncatedError(RecordingError):
+    """The file ends early: the recorder was killed, or the copy is incomplete."""
+
+    hint = ("a killed recorder leaves FILE.*.partial; `timens-lab replay --partial FILE` (or "
+            "Replay(path, partial=True)) replays the complete part")
+
+
+class RecordingCorruptError(RecordingError):
+    """A checksum or a field that does not add up: the file was damaged after it was written."""
+
+    hint = ("the file was changed or damaged after it was written; copy it again, or record a "
+            "new one with `timens-lab record`")
+
+
 _TYPES: dict[str, type[TimensError]] = {
     cls.__name__: cls for cls in (
         InvalidOffsetError, OffsetRangeError, OffsetsFrozenError, NamespaceLimitError,
         MultiThreadedError, PrivilegeError, TimeNamespaceUnavailable, SpawnError,
         NoSuchNamespaceError, HelperDiedError, LabClosedError,
+        RecordingError, NotARecordingError, RecordingVersionError, RecordingTruncatedError,
+        RecordingCorruptError,
     )
 }
 

@@ -130,6 +130,13 @@ class Lab:
 
         return SamplerSet.start(self, namespaces, **kw)
 
+    def record(self, path: str | os.PathLike[str], source: Any, **kw: Any) -> Any:
+        """Record ``source`` (e.g. lab.samplers(...)) and this Lab's namespace tree to ``path``
+        (recorder.record: a versioned .tnsrec file, renamed into place only when complete)."""
+        from .recorder import record
+
+        return record(path, source, lab=self, **kw)
+
     def lineage(self) -> dict[int, int | None]:
         """Our spawn records: namespace inode → the inode it was created from (None: the host)."""
         return {ns.inode: ns.parent.inode if ns.parent else self.host_time_ns

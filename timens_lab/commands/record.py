@@ -1,0 +1,156 @@
+"""record: sample clocks in new time namespaces and save the session for replay anywhere."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ..errors import RecordingError
+from ..source import SAMPLED_CLOCKS
+from .sample import _clocks, _duration, _Progress, _rate
+
+EPILOG = """\
+examples:
+  timens-lab record --out demo.tnsrec --ns monotonic=1h,boottime=2d --ns monotonic=-5s
+  timens-lab record --out long.tnsrec --ns boottime=1d --rate 100 --duration 10min
+  timens-lab replay demo.tnsrec            # the same report as `timens-lab sample`
+
+Records what `timens-lab sample` measures (every sample of every namespace and of the host),
+plus the environment (probe verdict, kernel, host, date), the namespaces and their offsets, and
+the namespace tree with its events (appeared, frozen, member_joined, member_left, vanished).
+Ctrl-C stops early and still leaves a complete file. The file appears only when the recording
+is complete (written as FILE.<random>.partial, renamed at the end); a killed recorder leaves the
+.partial, which `timens-lab replay --partial` reads. Format: timens_lab/recording.py.
+"""
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    about = __doc__.split(": ", 1)[1]
+    p = sub.add_parser("record", help=about, description=about, epilog=EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", required=True, metavar="FILE",
+                   help="the recording to write (.tnsrec); replaced only when complete")
+    p.add_argument("--ns", action="append", default=[], metavar="SPEC",
+                   help="a namespace to create: monotonic=OFFSET,boottime=OFFSET (repeatable)")
+    p.add_argument("--rate", type=_rate, default=100.0, metavar="HZ",
+                   help="records per second per sampler, or 'max' (default 100)")
+    p.add_argument("--duration", type=_duration, default=10.0, metavar="S",
+                   help="how long to record, seconds or with a unit (default 10)")
+    p.add_argument("--clocks", type=_clocks, default=SAMPLED_CLOCKS, metavar="LIST",
+                   help=f"comma-separated subset of {','.join(SAMPLED_CLOCKS)} (default all)")
+    p.add_argument("--note", default="", help="free text stored with the recording")
+    p.add_argument("--no-tree", dest="tree", action="store_false",
+                   help="do not record the namespace tree and its events")
+    p.add_argument("--scope", choices=("session", "all"), default="session",
+                   help="tree and events of this session's namespaces only (default), or all "
+                        "that are visible")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--rootless", dest="rootless", action="store_true", default=None,
+                      help="create user namespaces too (default for non-root users)")
+    mode.add_argument("--no-rootless", dest="rootless", action="store_false",
+                      help="plain CLONE_NEWTIME (needs CAP_SYS_ADMIN; default for root)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..offsets import Offsets
+
+    specs = [Offsets.parse_spec(spec) for spec in args.ns]  # bad input fails before any process
+    out = Path(args.out)
+    try:
+        _check_writable(out)
+    except RecordingError as err:  # a bad --out is bad input, like a bad offset: exit 2
+        from ..cli import EXIT_USAGE, report
+
+        report(err)
+        return EXIT_USAGE
+    from ..lab import Lab
+    from ..recorder import Recorder
+    from ..sampler import SamplerSet
+
+    interrupted = False
+    kw: dict[str, Any] = {"rate": args.rate, "clocks": args.clocks}
+    with Lab(rootless=args.rootless) as lab:
+        watcher = None
+        if args.tree:
+            from ..watch import Watcher
+
+            watcher = Watcher()
+        source = SamplerSet.start(lab, [], **kw)
+        # META goes first into the file, so the scenario is what was asked for (None: inherit
+        # the creator's offset); the channels carry the offsets the kernel then had.
+        scenario: dict[str, Any] = {
+            "name": out.stem, "command": ["timens-lab", *sys.argv[1:]], "rate_hz": args.rate,
+            "duration_s": args.duration, "clocks": list(args.clocks),
+            "namespaces": [{"name": f"ns{i}", "monotonic": mono, "boottime": boot,
+                            "parent": None} for i, (mono, boot) in enumerate(specs, 1)]}
+        rec = Recorder(out, source, watcher=watcher, lab=lab, scope=args.scope,
+                       scenario=scenario, note=args.note)
+        sys.stderr.write(f"recording to {out} (in progress: {rec.partial_path.name})\n")
+        progress = _Progress(sys.stderr, args.duration, rec)
+        ended = "ok"
+        try:
+            _setup(rec, lab, source, scenario["namespaces"], kw)
+        except BaseException:
+            rec.abort()            # nothing was sampled: leave no file behind
+            source.close()
+            raise
+        try:
+            start = time.monotonic()
+            while (elapsed := time.monotonic() - start) < args.duration:
+                time.sleep(min(0.05, max(0.0, args.duration - elapsed)))
+                rec.read()
+                progress.update(time.monotonic() - start)
+        except KeyboardInterrupt:
+            interrupted, ended = True, "interrupted"
+        except BaseException as err:
+            ended = f"error: {err}"
+            raise
+        finally:
+            progress.done()
+            path = rec.close(ended)
+    recording = _summary(path)
+    sys.stderr.write(recording + "\n")
+    return 130 if interrupted else 0
+
+
+def _setup(rec: Any, lab: Any, source: Any, namespaces: list[dict[str, Any]],
+           kw: dict[str, Any]) -> None:
+    """Create the namespaces one by one, recording each pending, then frozen by its sampler."""
+    from ..sampler import Sampler
+
+    for spec in namespaces:
+        offsets = (spec["monotonic"], spec["boottime"])
+        ns = lab.namespace(*(f"{v}ns" if v is not None else None for v in offsets),
+                           name=spec["name"])
+        if rec.watcher is not None:
+            rec.poll_tree()          # the namespace, pending: offsets still writable
+        source.add(Sampler.for_namespace(ns, **kw).start())
+        if rec.watcher is not None:
+            rec.poll_tree()          # frozen by the sampler's entry
+
+
+def _check_writable(out: Path) -> None:
+    parent = out.parent if str(out.parent) else Path(".")
+    if out.is_dir():
+        raise RecordingError(f"{out} is a directory", hint="give a file name, e.g. "
+                             f"{out / 'session.tnsrec'}")
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        why = "does not exist" if not parent.exists() else "is not writable"
+        raise RecordingError(f"cannot record to {out}: {parent} {why}",
+                             hint="choose a directory that exists and that you can write to")
+
+
+def _summary(path: Path) -> str:
+    from ..recording import load
+
+    rec = load(path)
+    n = sum(len(r) for r in rec.records.values())
+    size = path.stat().st_size
+    return (f"wrote {path}: {len(rec.channels)} channels, {n} records, {rec.duration_s:.1f} s, "
+            f"{len(rec.events)} tree events, {size / 1024:.0f} KiB "
+            f"({size / max(n, 1):.1f} bytes per 64-byte record)")

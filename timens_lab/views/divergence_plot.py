@@ -1,0 +1,444 @@
+"""Live divergence plot: each namespace's clocks against the host's, and how exact that is.
+
+One column per clock. Top row: the measured offset (namespace clock − host clock, on a
+symmetric-log axis so −5 s and +2 d fit together; ticks at the configured offsets) with the
+configured offset as a dashed reference line. Bottom row: the residual, measured − configured
+in nanoseconds, which is where the precision shows: per namespace the residual's mean per pixel
+column, over a grey error band that spans, per column, every namespace's min(residual − err) to
+max(residual + err) (``err`` is :func:`timens_lab.divergence.divergence`'s bound), so no sample
+and no uncertainty is hidden by the averaging. The selected namespace (shared with the tree and
+the panel) gets its own band in its colour and a thicker line. REALTIME is not offset by time
+namespaces (time_namespaces(7)); its reference is 0 and its lines lie flat on it. Lines are
+labelled with ``Channel.label``, the name the tree uses.
+
+Drawing (jupyter-and-tooling.md §1.2–1.4): the data artists are ``animated`` and blitted —
+``restore_region`` + ``draw_artist`` + ``canvas.blit`` — over a background grabbed on every
+``draw_event`` (so an ipympl resize or the toolbar's home button re-grabs it); _delivery.py
+says when and how frames reach the browser. A full redraw happens only when limits, channels or
+labels change, and for limits at most once a second. Data are reduced per pixel column
+(decimate.py), incrementally while the limits hold (divergence_feed.py keeps the data). One
+LineCollection or PolyCollection per axes and role, not one artist per line: a frame costs
+about a dozen ``draw_artist`` calls whatever the number of namespaces.
+
+Why per-column means for the residual lines and not min/max zigzags: the residual is sampling
+jitter of a few hundred ns, so a min/max line fills its whole band, and 16 overlapping filled
+bands are unreadable (and drew in 73 ms a frame on Agg, against 17 ms for this design, with
+bench/bench_views.py); the min/max survive as the band. The offset lines are min/max decimated.
+
+No kernel calls here: the plot reads a :class:`~timens_lab.source.Source`, live or replayed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from matplotlib.collections import LineCollection, PolyCollection
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+from ..offsets import format_duration
+from ..source import Source
+from ._delivery import FrameDelivery
+from ._figure import close_figure, new_figure
+from .decimate import band_polygon
+from .divergence_feed import NSEC, DivergenceFeed, Trace, configured_offset
+
+__all__ = ["DivergencePlot", "configured_offset", "seconds_label"]
+
+CLOCK_TITLES = {"monotonic": "MONOTONIC", "boottime": "BOOTTIME", "realtime": "REALTIME",
+                "monotonic_raw": "MONOTONIC_RAW", "monotonic_coarse": "MONOTONIC_COARSE",
+                "boottime_alarm": "BOOTTIME_ALARM"}
+#: A full redraw for limits that merely could be tighter waits this long (growing ones do not).
+SHRINK_AFTER_S = 5.0
+#: Full redraws for limit changes at most this often (new channels are drawn at once).
+MIN_REDRAW_INTERVAL_S = 1.0
+#: The status line ("frame N · t s") is re-rendered this often while blitting.
+STATUS_HZ = 4.0
+#: More distinct configured offsets than this and the offset axis gets round-number ticks.
+MAX_OFFSET_TICKS = 7
+_NICE_S = (1.0, 60.0, 3600.0, 86400.0, 365 * 86400.0)
+_BAND = (0.55, 0.55, 0.55, 0.3)
+
+
+def seconds_label(v: float, _pos: object = None) -> str:
+    """Offset tick labels: exact ("+1h", "−5s", "+2d") for whole nanoseconds, else 3 digits."""
+    ns = v * NSEC
+    if abs(ns) < 2**53 and abs(ns - round(ns)) < 1e-3 and abs(v) >= 1:
+        return format_duration(round(ns))
+    if v == 0:
+        return "0"
+    sign = "+" if v > 0 else "\u2212"
+    a = abs(v)
+    for unit, size in (("d", 86400.0), ("h", 3600.0), ("min", 60.0), ("s", 1.0),
+                       ("ms", 1e-3), ("µs", 1e-6)):
+        if a >= size:
+            return f"{sign}{a / size:.3g}{unit}"
+    return f"{sign}{a * 1e9:.3g}ns"
+
+
+class DivergencePlot:
+    """Measured vs configured offsets, per namespace and clock, updated from a Source."""
+
+    def __init__(self, source: Source,
+                 clocks: Sequence[str] = ("monotonic", "boottime", "realtime"), *,
+                 fig: Figure | None = None, figsize: tuple[float, float] = (9.0, 4.8),
+                 window_s: float | None = None, blit: bool = True, decimate: bool = True,
+                 history: int = 200_000) -> None:
+        self.source = source
+        self.clocks = tuple(clocks)
+        self.window_s = window_s
+        self.blit = blit
+        self.decimate = decimate
+        self.fig = fig if fig is not None else new_figure(figsize)
+        self._own_fig = fig is None
+        self.frames = 0
+        self.full_redraws = 0
+        self.feed = DivergenceFeed(self.clocks, history=history)
+        self.colours: dict[str, Any] = {}        # channel id → line colour
+        self.selected: str | None = None         # channel id
+        self.done = False
+        self._bg: Any = None
+        self._status_px: Any = None              # pixels of the last status rendering
+        self._status_at = -np.inf
+        self._dirty = True                       # a full redraw is due
+        self._last_full = -np.inf
+        self._shrink_since: dict[str, float] = {}
+        self._build_axes()
+        self._cid = self.fig.canvas.mpl_connect("draw_event", self._on_draw)
+        self.delivery = FrameDelivery(self.fig)
+
+    # --- figure
+
+    def _build_axes(self) -> None:
+        n = len(self.clocks)
+        gs = self.fig.add_gridspec(2, n, hspace=0.08, wspace=0.32,
+                                   left=0.075, right=0.80, top=0.88, bottom=0.11)
+        self.ax_offset = [self.fig.add_subplot(gs[0, i]) for i in range(n)]
+        self.ax_resid = [self.fig.add_subplot(gs[1, i], sharex=self.ax_offset[i])
+                         for i in range(n)]
+        self.meas: list[LineCollection] = []
+        self.refs: list[LineCollection] = []
+        self.resid: list[LineCollection] = []
+        self.bands: list[PolyCollection] = []
+        for i, clock in enumerate(self.clocks):
+            top, bottom = self.ax_offset[i], self.ax_resid[i]
+            top.set_title(CLOCK_TITLES.get(clock, clock.upper()), fontsize=9)
+            top.set_yscale("symlog", linthresh=1.0, linscale=0.5)
+            top.yaxis.set_major_formatter(FuncFormatter(seconds_label))
+            top.yaxis.set_minor_locator(NullLocator())
+            top.tick_params(labelbottom=False, labelsize=7)
+            bottom.tick_params(labelsize=7)
+            bottom.set_xlabel("time (s)", fontsize=8)
+            bottom.axhline(0.0, color="0.3", lw=0.8, ls="--", zorder=1)
+            for ax in (top, bottom):
+                ax.grid(True, lw=0.4, alpha=0.5)
+            animated = self.blit
+            self.refs.append(top.add_collection(
+                LineCollection([], linestyles="--", linewidths=1.0, alpha=0.9, zorder=1)))
+            self.meas.append(top.add_collection(
+                LineCollection([], linewidths=1.6, animated=animated, zorder=2)))
+            self.bands.append(bottom.add_collection(
+                PolyCollection([], linewidths=0, animated=animated, zorder=1)))
+            self.resid.append(bottom.add_collection(
+                LineCollection([], linewidths=1.0, animated=animated, zorder=2)))
+            top.set_xlim(0.0, 10.0)
+            top.set_ylim(-1.5, 1.5)
+            bottom.set_ylim(-1000.0, 1000.0)
+        self.ax_offset[0].set_ylabel("offset vs host", fontsize=8)
+        self.ax_resid[0].set_ylabel("measured − configured (ns)", fontsize=8)
+        # In an axes, not the figure: savefig draws animated axes artists but skips figure ones.
+        self.status = self.ax_offset[0].text(0.0, 1.22, "", transform=self.ax_offset[0].transAxes,
+                                             fontsize=8, va="bottom", ha="left",
+                                             animated=self.blit)
+        self.banner = self.fig.text(0.99, 0.975, "", fontsize=8, va="top", ha="right",
+                                    color="#a04000")
+        self.legend: Any = None
+
+    def _data_artists(self) -> list[Any]:
+        return [*self.bands, *self.resid, *self.meas]
+
+    def _animated(self) -> list[Any]:
+        return [*self._data_artists(), self.status]
+
+    def _on_draw(self, _event: object) -> None:
+        """Any full draw (ours, a resize, the toolbar): re-grab the background, redraw on top.
+        Not while saving: savefig draws everything, which is no background."""
+        canvas: Any = self.fig.canvas
+        if not self.blit or canvas.is_saving():
+            return
+        self._bg = canvas.copy_from_bbox(self.fig.bbox)
+        self._status_px = None
+        for artist in self._animated():
+            self.fig.draw_artist(artist)
+
+    # --- selection
+
+    def select(self, key: str | None) -> None:
+        """Highlight a namespace: a channel id, or a tree key ``time:<inode>`` (None: none)."""
+        chosen = None
+        for cid in self.order:
+            ch = self.feed.channels[cid]
+            if key in (cid, f"time:{ch.ns_inode}"):
+                chosen = cid
+        self.selected = chosen
+
+    # --- data
+
+    @property
+    def traces(self) -> dict[tuple[str, str], Trace]:
+        return self.feed.traces
+
+    @property
+    def order(self) -> list[str]:
+        """Namespace channel ids, in legend order."""
+        return self.feed.order
+
+    def poll(self) -> list[str]:
+        """Drain the source; returns the ids of namespaces that appeared."""
+        added = self.feed.poll(self.source)
+        if added:
+            import matplotlib as mpl
+
+            # tab10 while it lasts, then tab20 for everyone (16 namespaces stay apart)
+            cmap = mpl.colormaps["tab20" if len(self.order) > 10 else "tab10"]
+            self.colours = {cid: cmap(i) for i, cid in enumerate(self.order)}
+            self._dirty = True  # new legend entries and reference lines
+        return added
+
+    # --- per frame
+
+    def frame(self) -> None:
+        """One live frame: poll the source, then draw."""
+        self.poll()
+        self.draw_frame()
+
+    def draw_frame(self) -> None:
+        """Blit, or redraw in full when limits or channels changed (or blitting is off)."""
+        self.frames += 1
+        self._update_status()
+        self.done = self.done or bool(getattr(self.source, "done", False))
+        if self._dirty or self._limits_changed() or not self.blit or self._bg is None:
+            self.full_draw()
+        else:
+            self._set_artist_data()
+            self._blit()
+
+    def settle(self, headroom: float = 1.0) -> None:
+        """Limits fitted to the data now (x with ``headroom``× room to grow), full redraw."""
+        self._limits_changed(force=True)
+        if headroom != 1.0:
+            x0, x1 = self.ax_offset[0].get_xlim()
+            for ax in self.ax_offset:
+                ax.set_xlim(x0, x0 + (x1 - x0) * headroom)
+        self.full_draw()
+
+    def finish(self) -> None:
+        """The final picture as a normal (not animated) figure, limits fitted, fully drawn."""
+        self.poll()
+        self._update_status()
+        for artist in self._animated():
+            artist.set_animated(False)
+        self.blit = False
+        self.settle()
+
+    def full_draw(self) -> None:
+        self._dirty = False
+        self._last_full = time.perf_counter()
+        self.full_redraws += 1
+        self._rebuild_envelopes()
+        self._set_artist_data()
+        self._set_static()
+        self.delivery.render_full()  # draw_event → background grabbed, animated artists on top
+        self.delivery.push()
+
+    def _blit(self) -> None:
+        canvas: Any = self.fig.canvas
+        canvas.restore_region(self._bg)
+        for artist in self._data_artists():
+            self.fig.draw_artist(artist)
+        self._draw_status(canvas)
+        self.delivery.push()
+
+    def _draw_status(self, canvas: Any) -> None:
+        """Re-render the status line at most STATUS_HZ times a second; in between, paste the
+        pixels of its last rendering (text layout costs ~1.5 ms a frame, a paste ~0.05 ms)."""
+        now = time.perf_counter()
+        if self._status_px is not None and now - self._status_at < 1.0 / STATUS_HZ:
+            canvas.restore_region(self._status_px)
+            return
+        self._update_status()
+        self.fig.draw_artist(self.status)
+        self._status_at = now
+        self._status_px = canvas.copy_from_bbox(self.status.get_window_extent().padded(2))
+
+    def close(self) -> None:
+        self.fig.canvas.mpl_disconnect(self._cid)
+        if self._own_fig:
+            close_figure(self.fig)
+
+    # --- artists
+
+    def _rebuild_envelopes(self) -> None:
+        """Limits changed: re-reduce each trace's history into the new pixel columns."""
+        for i, clock in enumerate(self.clocks):
+            x0, x1 = self.ax_offset[i].get_xlim()
+            cols = max(int(self.ax_offset[i].bbox.width), 16)
+            for cid in self.order:
+                self.traces[(cid, clock)].reduce(x0, x1, cols)
+
+    def _set_artist_data(self) -> None:
+        for i, clock in enumerate(self.clocks):
+            traces = [self.traces[(cid, clock)] for cid in self.order]
+            segs, rsegs = [], []
+            for trace in traces:
+                if self.decimate and trace.line is not None and trace.resid is not None:
+                    segs.append(np.column_stack(trace.line.line()))
+                    rsegs.append(np.column_stack(trace.resid.mean_line()))
+                else:
+                    t, res, _ = trace.residual()
+                    segs.append(np.column_stack((t, trace.offset.view / NSEC)))
+                    rsegs.append(np.column_stack((t, res)))
+            colours = [self.colours[t.channel.id] for t in traces]
+            widths = [2.6 if t.channel.id == self.selected else 1.2 for t in traces]
+            self.meas[i].set_segments(segs)
+            self.meas[i].set_color(colours)
+            self.meas[i].set_linewidths([w + 0.4 for w in widths])
+            self.resid[i].set_segments(rsegs)
+            self.resid[i].set_color(colours)
+            self.resid[i].set_linewidths(widths)
+            polys, faces = self._bands(traces)
+            self.bands[i].set_verts(polys)
+            self.bands[i].set_facecolor(faces)
+
+    def _bands(self, traces: list[Trace]) -> tuple[list[np.ndarray], list[Any]]:
+        """The union band of every namespace, plus the selected namespace's own band."""
+        envs = [t.resid for t in traces if t.resid is not None]
+        if not envs:
+            return [], []
+        first = np.fmin.reduce([e.first for e in envs])
+        last = np.fmax.reduce([e.last for e in envs])
+        lo = np.minimum.reduce([e.lo for e in envs])
+        hi = np.maximum.reduce([e.hi for e in envs])
+        polys, faces = [band_polygon(first, last, lo, hi)], [_BAND]
+        for t in traces:
+            if t.channel.id == self.selected and t.resid is not None:
+                polys.append(t.resid.band())
+                faces.append((*self.colours[t.channel.id][:3], 0.35))
+        return polys, faces
+
+    def _set_static(self) -> None:
+        """Reference lines, ticks, legend and banner: they live in the blit background."""
+        for i, clock in enumerate(self.clocks):
+            x0, x1 = self.ax_offset[i].get_xlim()
+            segs, colours, values = [], [], {0.0}
+            for cid in self.order:
+                trace = self.traces[(cid, clock)]
+                if trace.configured_ns is not None:
+                    y = trace.configured_ns / NSEC
+                    segs.append([(x0, y), (x1, y)])
+                    colours.append(self.colours[cid])
+                    values.add(y)
+            self.refs[i].set_segments(segs)
+            self.refs[i].set_color(colours)
+            self.ax_offset[i].yaxis.set_major_locator(FixedLocator(self._ticks(i, values)))
+        if self.legend is not None:
+            self.legend.remove()
+        handles = [Line2D([], [], color=self.colours[cid], lw=1.6) for cid in self.order]
+        labels = [self.feed.channels[cid].label for cid in self.order]
+        handles += [Line2D([], [], color="0.3", ls="--", lw=1.0),
+                    PolyCollection([], facecolors=[_BAND])]
+        labels += ["configured", "error band (all)"]
+        self.legend = self.fig.legend(handles, labels, loc="upper left",
+                                      bbox_to_anchor=(0.81, 0.88), fontsize=7, frameon=False,
+                                      ncols=1 if len(handles) <= 20 else 2)
+        self.banner.set_text(self.source.banner or "")
+
+    def _ticks(self, i: int, values: set[float]) -> list[float]:
+        """Ticks at the configured offsets when few, else at ±1 s, 1 min, 1 h, 1 d, 1 y."""
+        y0, y1 = self.ax_offset[i].get_ylim()
+        if len(values) <= MAX_OFFSET_TICKS:
+            return sorted(v for v in values if y0 <= v <= y1)
+        nice = [0.0, *_NICE_S, *(-v for v in _NICE_S)]
+        return sorted(v for v in nice if y0 <= v <= y1)
+
+    def _update_status(self) -> None:
+        """Short on purpose: text layout costs ≈1.5 ms short, ≈3.5 ms long."""
+        span = self.feed.t_max() or 0.0
+        drops = sum(s.drops for s in self.source.stats().values())
+        text = f"frame {self.frames} · {span:.1f} s"
+        self.status.set_text(text + (f" · {drops} dropped" if drops else ""))
+
+    # --- limits
+
+    def _limits_changed(self, *, force: bool = False) -> bool:
+        """New limits when data leave the axes (or could be much tighter for a while).
+
+        Growing is immediate, shrinking waits SHRINK_AFTER_S; neither more than once per
+        MIN_REDRAW_INTERVAL_S unless forced. Returns True when a limit changed.
+        """
+        now = time.perf_counter()
+        if not force and now - self._last_full < MIN_REDRAW_INTERVAL_S:
+            return False
+        changed = self._x_limits(force)
+        for i, clock in enumerate(self.clocks):
+            changed |= self._y_limits(self.ax_offset[i], f"o{clock}", self.feed.offset_extent(clock),
+                                      now, force, symlog=True)
+            changed |= self._y_limits(self.ax_resid[i], f"r{clock}", self.feed.resid_extent(clock),
+                                      now, force, symlog=False)
+        return changed
+
+    def _x_limits(self, force: bool) -> bool:
+        t_max = self.feed.t_max()
+        if t_max is None:
+            return False
+        x0, x1 = self.ax_offset[0].get_xlim()
+        if force:
+            new = (0.0 if self.window_s is None else max(0.0, t_max - self.window_s),
+                   max(t_max, 1e-3) * 1.02)
+        elif t_max <= x1:
+            return False
+        elif self.window_s is None:  # grow by half: O(log t) full redraws over a run
+            new = (0.0, max(t_max * 1.5, 10.0))
+        else:  # scroll in steps of a quarter window, not every frame
+            new = (max(0.0, t_max + self.window_s / 4 - self.window_s), t_max + self.window_s / 4)
+        if new == (x0, x1):
+            return False
+        for ax in self.ax_offset:
+            ax.set_xlim(*new)
+        return True
+
+    def _y_limits(self, ax: Any, key: str, extent: tuple[float, float] | None, now: float,
+                  force: bool, *, symlog: bool) -> bool:
+        if extent is None:
+            return False
+        lo, hi = extent
+        y0, y1 = ax.get_ylim()
+        if symlog:
+            want = (_pad_symlog(lo, lower=True), _pad_symlog(hi, lower=False))
+        else:
+            span = max(hi - lo, 10.0)   # ≥ 10 ns, so a flat line is not a hair-thin axis
+            want = (lo - 0.25 * span, hi + 0.25 * span)
+        outside = lo < y0 or hi > y1
+        loose = (y1 - y0) > 4 * (want[1] - want[0])
+        if not (force or outside):
+            if not loose:
+                self._shrink_since.pop(key, None)
+                return False
+            if now - self._shrink_since.setdefault(key, now) < SHRINK_AFTER_S:
+                return False
+        self._shrink_since.pop(key, None)
+        if (y0, y1) == want:
+            return False
+        ax.set_ylim(*want)
+        return True
+
+
+def _pad_symlog(v: float, *, lower: bool) -> float:
+    """A limit beyond ``v`` on a symlog(linthresh=1 s) axis: 3× past it, at least ±1.5 s."""
+    if lower:
+        return min(v * 3 if v < -1 else v - 1.5, -1.5) if v < 1 else v / 3
+    return max(v * 3 if v > 1 else v + 1.5, 1.5) if v > -1 else v / 3
