@@ -78,11 +78,11 @@ def test_helper_refuses_unknown_c_entry_points() -> None:
             ops.op_start_c({"fn": name, "arg": ""}, [])
 
 
-def test_lab_command_listens_on_loopback() -> None:
+def test_lab_command_listens_on_loopback(tmp_path: Path) -> None:
     from timens_lab.cli import build_parser
     from timens_lab.commands.lab import argv_for
 
-    args = build_parser().parse_args(["lab"])
+    args = build_parser().parse_args(["lab", "--dir", str(tmp_path)])
     argv = argv_for(args)
     assert "--ip=127.0.0.1" in argv
     assert not any("token=''" in a or "ServerApp.token=" in a for a in argv)
