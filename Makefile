@@ -46,6 +46,7 @@ lint: $(VENV)/.installed-test ## ruff over the package, tests and benches
 
 recordings: $(VENV)/.installed-notebook ## re-record the replays shipped in timens_lab/data from real runs (needs time namespaces)
 	$(BIN)/python scripts/make_recordings.py
+	$(BIN)/python scripts/run_notebook.py --mode record notebooks/[0-9]*.ipynb
 
 soak: $(VENV)/.installed-test ## long runs: 64 namespaces x 1 kHz for 10 min (exact drop accounting), the demo for 30 min
 	$(BIN)/python -m bench.soak_samplers 600 64 5

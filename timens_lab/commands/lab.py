@@ -11,6 +11,8 @@ from pathlib import Path
 from ..errors import TimensError
 
 CHECKOUT_NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+#: Installed from a wheel, the notebooks ship inside the package (timens_lab/notebooks).
+PACKAGED_NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 
 class _Missing(TimensError):
@@ -29,10 +31,30 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.set_defaults(func=run)
 
 
+def notebook_folder(explicit: Path | None = None) -> Path:
+    """The folder to open: --dir, else this checkout's notebooks/, else a private copy of the
+    packaged notebooks in ~/timens-lab-notebooks (site-packages is usually read-only)."""
+    if explicit is not None:
+        if not explicit.is_dir():
+            raise _Missing(f"no notebook folder at {explicit}", hint="pass an existing --dir PATH")
+        return explicit
+    if CHECKOUT_NOTEBOOKS.is_dir():
+        return CHECKOUT_NOTEBOOKS
+    if not PACKAGED_NOTEBOOKS.is_dir():
+        raise _Missing("no notebooks found in this installation", hint="pass --dir PATH")
+    if os.access(PACKAGED_NOTEBOOKS, os.W_OK):
+        return PACKAGED_NOTEBOOKS
+    import shutil
+
+    copy = Path.home() / "timens-lab-notebooks"
+    if not copy.exists():
+        shutil.copytree(PACKAGED_NOTEBOOKS, copy)
+        sys.stderr.write(f"timens-lab: copied the notebooks to {copy}\n")
+    return copy
+
+
 def argv_for(args: argparse.Namespace) -> list[str]:
-    folder = args.dir or CHECKOUT_NOTEBOOKS
-    if not folder.is_dir():
-        raise _Missing(f"no notebook folder at {folder}", hint="pass --dir PATH")
+    folder = notebook_folder(args.dir)
     argv = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={folder}",
             f"--ip={args.ip}", f"--port={args.port}"]
     if not args.browser:

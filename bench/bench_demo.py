@@ -1,0 +1,134 @@
+"""The demo: start-up time of ``timens-lab demo`` and memory over a long unattended run.
+
+Start-up: from starting the command to the first page served with the app's widgets rendered
+(Voilà executes the notebook before answering), against the anchor of Voilà serving a one-cell
+notebook in the same run. Memory: DemoApp driven headless (Agg), cycling through the scenarios
+and rolling over as on stage, sampled every few seconds: RSS of this process plus its children
+(helper, samplers); the slope over the second half of the run is what must stay flat.
+``BENCH_DEMO_SECONDS`` sets the run length (default 60; the issue's bar is 1800).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from bench._util import table
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _served(argv: list[str], port: int, marker: str) -> float:
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        while time.perf_counter() - start < 120:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=60) as r:
+                    if marker in r.read().decode():
+                        return time.perf_counter() - start
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("no page within 120 s")
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(10)
+
+
+def startup() -> None:
+    import nbformat
+
+    widget = "application/vnd.jupyter.widget-view+json"
+    with tempfile.TemporaryDirectory() as tmp:
+        trivial = Path(tmp) / "anchor.ipynb"
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+            "import ipywidgets as W\nW.HTML('hi')")])
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                     "language": "python"}
+        nbformat.write(nb, trivial)
+        rows = []
+        for _ in range(3):
+            p = _port()
+            anchor = _served([sys.executable, "-m", "voila", str(trivial), f"--port={p}",
+                              "--no-browser"], p, widget)
+            p = _port()
+            demo = _served([sys.executable, "-m", "timens_lab", "demo", f"--port={p}"], p, widget)
+            rows.append((f"{demo:.2f}", f"{anchor:.2f}", f"{demo / anchor:.2f}"))
+    print("start-up to the first rendered page (s); budget 10 s")
+    table(rows, ("timens-lab demo", "anchor: voila, 1 widget", "ratio"))
+
+
+def _rss_kb(pid: int) -> int:
+    total = 0
+    pids = [pid]
+    while pids:
+        p = pids.pop()
+        try:
+            with open(f"/proc/{p}/status") as f:
+                total += next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+            with open(f"/proc/{p}/task/{p}/children") as f:
+                pids += [int(c) for c in f.read().split()]
+        except (OSError, StopIteration):
+            continue
+    return total
+
+
+def memory(seconds: float) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from timens_lab.demo import PRESETS, DemoApp
+
+    samples: list[tuple[float, int]] = []
+
+    async def run() -> None:
+        app = DemoApp(rollover_s=20.0, watchdog_s=1.0)
+        app.start()
+        start = time.monotonic()
+        i = 0
+        while (now := time.monotonic() - start) < seconds:
+            if now > 15 * (i + 1):
+                i += 1
+                app.choose(PRESETS[i % len(PRESETS)])
+            if now >= 10:  # after the first scenario is up: that is the level to stay at
+                samples.append((now, _rss_kb(os.getpid())))
+            await asyncio.sleep(2.0)
+        app.stop()
+        print(f"recoveries: {app.recoveries}")
+
+    base = _rss_kb(os.getpid())
+    asyncio.run(run())
+    half = [s for s in samples if s[0] >= seconds / 2]
+    n = len(half)
+    mt = sum(t for t, _ in half) / n
+    mr = sum(r for _, r in half) / n
+    slope = sum((t - mt) * (r - mr) for t, r in half) / max(sum((t - mt) ** 2 for t, _ in half), 1e-9)
+    peak = max(r for _, r in samples)
+    print(f"memory over {seconds:.0f} s (this process + helper + samplers)")
+    table([(f"{base / 1024:.0f}", f"{samples[0][1] / 1024:.0f}", f"{samples[-1][1] / 1024:.0f}",
+            f"{peak / 1024:.0f}", f"{slope * 60 / 1024:+.2f}", f"{peak / samples[0][1]:.2f}")],
+          ("anchor: before (MB)", "first (MB)", "last (MB)", "peak (MB)",
+           "2nd-half slope (MB/min)", "peak / first"))
+    print(f"{len(samples)} samples from t = 10 s; RSS must not trend up over the second half")
+
+
+def main() -> None:
+    startup()
+    memory(float(os.environ.get("BENCH_DEMO_SECONDS", "60")))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,196 @@
+"""The demo: scenarios one click each, recovery from a dead helper, replay where the kernel says
+no, and ``timens-lab demo`` serving the page through Voilà."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from typing import Any
+
+import pytest
+
+from tests.conftest import REPO
+
+pytest.importorskip("ipywidgets")
+
+
+def _drive(app: Any, steps: list[Any], *, wait: float = 30.0) -> None:
+    """Start ``app`` on a fresh loop and run ``steps`` (callables; coroutines are awaited)."""
+
+    async def main() -> None:
+        app.start()
+        await _settle(app, wait)
+        for step in steps:
+            out = step(app)
+            if asyncio.iscoroutine(out):
+                await out
+            await _settle(app, wait)
+        app.stop()
+
+    asyncio.run(main())
+
+
+async def _settle(app: Any, wait: float) -> None:
+    deadline = time.monotonic() + wait
+    while app._busy is not None and not app._busy.done():
+        assert time.monotonic() < deadline, "the scenario did not finish"
+        await asyncio.sleep(0.05)
+
+
+def _labels(app: Any) -> list[str]:
+    return [ns.name for ns in app.lab.namespaces]
+
+
+@pytest.mark.slow
+def test_every_scenario_one_click(need_timens: str) -> None:
+    """Each preset builds its namespaces, samplers and views, and leaves the app healthy."""
+    from timens_lab.demo import DemoApp
+
+    app = DemoApp(rollover_s=None, watchdog_s=0.5, rate=50)
+    seen: dict[str, list[str]] = {}
+
+    def click(name: str) -> Any:
+        def step(a: Any) -> None:
+            a.buttons[name].click()
+        return step
+
+    def record(name: str) -> Any:
+        def step(a: Any) -> None:
+            assert a.health() is None, a.health()
+            seen[name] = _labels(a)
+            assert set(a.dash.source.samplers) == set(seen[name])
+        return step
+
+    steps = []
+    for name in ("a year behind", "nesting", "migration"):
+        steps += [click(name), record(name)]
+    _drive(app, [record("a day ahead"), *steps])
+    assert seen["a day ahead"] == ["a day ahead"]
+    assert seen["a year behind"][0].startswith("as far behind as allowed")
+    assert seen["nesting"] == ["A +1h", "B in A (inherits)", "C in A: monotonic 5 s = host + 5 s"]
+    assert seen["migration"] == ["machine A (+5 d)", "machine B (restored)"]
+    assert app.recoveries == 0
+    assert app.lab is None  # stop() closed it
+
+
+@pytest.mark.slow
+def test_migration_keeps_monotonic_going(need_timens: str) -> None:
+    """Machine B's offsets continue machine A's MONOTONIC: B = A − the downtime (to the ms)."""
+    from timens_lab.demo import DemoApp
+
+    app = DemoApp(rollover_s=None, watchdog_s=0.5, rate=50)
+    got: dict[str, Any] = {}
+
+    def check(a: Any) -> None:
+        ns = {n.name: n for n in a.lab.namespaces}
+        got["a"] = ns["machine A (+5 d)"].offsets.monotonic_ns
+        got["b"] = ns["machine B (restored)"].offsets.monotonic_ns
+
+    _drive(app, [lambda a: a.choose("migration"), check], wait=40)
+    hidden = (got["a"] - got["b"]) / 1e9
+    downtime = (app.migration["restore_host_ns"] - app.migration["checkpoint_host_ns"]) / 1e9
+    assert downtime >= 2.0                     # the scenario pauses 2 s
+    assert 0 <= downtime - hidden < 0.001, (downtime, hidden)  # offsets rounded up to the ms
+
+
+@pytest.mark.slow
+def test_recovers_from_a_dead_helper(need_timens: str) -> None:
+    """SIGKILL the Lab's helper: the watchdog notices, builds a new Lab and the scenario again."""
+    from timens_lab.demo import DemoApp
+
+    app = DemoApp(rollover_s=None, watchdog_s=0.3, rate=50)
+    before: dict[str, Any] = {}
+
+    def kill(a: Any) -> None:
+        before["lab"] = a.lab
+        os.kill(a.lab.helper_pid, signal.SIGKILL)
+
+    async def recovered(a: Any) -> None:
+        deadline = time.monotonic() + 20
+        while a.recoveries == 0 or a.lab is before["lab"] or a.health() is not None:
+            assert time.monotonic() < deadline, f"no recovery: {a.health()}, {list(a.log)}"
+            await asyncio.sleep(0.1)
+            await _settle(a, 20)
+        assert _labels(a) == ["a day ahead"]
+
+    _drive(app, [kill, recovered])
+    assert app.recoveries >= 1
+    assert any("recovering" in line for line in app.log)
+
+
+@pytest.mark.slow
+def test_replay_where_the_kernel_says_no(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forced replay: presets are disabled with a reason, the recording plays, the app is healthy."""
+    from timens_lab.demo import DemoApp
+
+    monkeypatch.setenv("TIMENS_LAB_MODE", "replay")
+    app = DemoApp(rollover_s=None, watchdog_s=0.5)
+    assert all(b.disabled for b in app.buttons.values())
+
+    def healthy(a: Any) -> None:
+        assert a.health() is None
+        assert a.dash.source.mode == "replay"
+
+    _drive(app, [healthy])
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_cli_serves_the_page() -> None:
+    """``timens-lab demo`` prints its URL and serves the app there, rendered without an error."""
+    pytest.importorskip("voila")
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "timens_lab", "demo", f"--port={port}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            cwd=REPO, start_new_session=True)
+    try:
+        first = proc.stderr.readline() if proc.stderr else ""
+        assert f"http://127.0.0.1:{port}/" in first
+        body = ""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as r:
+                    body = r.read().decode()
+                break
+            except OSError:
+                time.sleep(0.2)
+        assert "application/vnd.jupyter.widget-view+json" in body
+        assert '"ename"' not in body
+        assert "Traceback" not in body
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        if proc.stderr:
+            proc.stderr.close()
+
+
+def test_cli_without_voila_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """No Voilà: one error line and a hint (install the extra, or --jupyterlab), exit 1."""
+    import importlib.util
+
+    from timens_lab import cli
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "voila" else real(name, *a))
+    assert cli.main(["demo"]) == 1
+    err = capsys.readouterr().err
+    assert "error: Voilà is not installed" in err
+    assert "timens-lab[demo]" in err
