@@ -50,7 +50,7 @@ recordings: $(VENV)/.installed-notebook ## re-record the replays shipped in time
 
 soak: $(VENV)/.installed-test ## long runs: 64 namespaces x 1 kHz for 10 min (exact drop accounting), the demo for 30 min
 	$(BIN)/python -m bench.soak_samplers 600 64 5
-	@if [ -f bench/soak_demo.py ]; then $(BIN)/python -m bench.soak_demo 1800; fi
+	BENCH_DEMO_SECONDS=1800 $(BIN)/python -m bench demo
 
 probe: $(VENV)/.installed-notebook ## can this machine create time namespaces? (with hints)
 	$(BIN)/timens-lab probe

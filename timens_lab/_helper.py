@@ -26,7 +26,7 @@ from typing import Any
 
 from . import _wire, kernel
 from ._helper_ops import Ops
-from .errors import TimensError
+from .errors import ResourceLimitError, SpawnError, TimensError
 
 
 def serve(sock: socket.socket, owner_pid: int) -> int:
@@ -55,6 +55,11 @@ def serve(sock: socket.socket, owner_pid: int) -> int:
                     request, fds = _wire.recv(sock)
                 except (EOFError, ConnectionError):
                     return 0
+                except _wire.FdsLost:  # we are out of fds: the request cannot be served
+                    err = ResourceLimitError("the helper is out of file descriptors (EMFILE)",
+                                             errno=errno.EMFILE)
+                    _wire.send(sock, {"ok": False, "error": err.to_wire()})
+                    continue
                 _answer(sock, ops, request, fds)
         return 0
     finally:
@@ -73,11 +78,8 @@ def _answer(sock: socket.socket, ops: Ops, request: dict[str, Any], fds: list[in
         reply: dict[str, Any] = {"ok": True, **result}
     except TimensError as err:
         reply = {"ok": False, "error": err.to_wire()}
-    except (OSError, ValueError, TypeError, KeyError) as err:
-        # Anything untyped is a bug or an environment surprise: keep its text, never crash.
-        code = err.errno if isinstance(err, OSError) else None
-        reply = {"ok": False, "error": {"type": "SpawnError", "message": f"{type(err).__name__}: {err}",
-                                        "hint": "", "errno": code, "context": {}}}
+    except Exception as err:
+        reply = {"ok": False, "error": _untyped(err).to_wire()}
     finally:
         for fd in fds:  # received fds were duplicated into children or are no longer needed
             _close(fd)
@@ -89,6 +91,15 @@ def _answer(sock: socket.socket, ops: Ops, request: dict[str, Any], fds: list[in
     finally:
         for fd in out_fds:
             _close(fd)
+
+
+def _untyped(err: Exception) -> TimensError:
+    """Out of fds or processes gets its own error; anything else untyped is a bug or an
+    environment surprise: keep its text, never crash the helper."""
+    code = err.errno if isinstance(err, OSError) else None
+    if code in (errno.EMFILE, errno.ENFILE, errno.EAGAIN):
+        return ResourceLimitError(f"the helper ran out of resources: {err}", errno=code)
+    return SpawnError(f"{type(err).__name__}: {err}", errno=code)
 
 
 def _drain(fd: int) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import dataclasses
+import errno
 import os
 import signal
 from typing import Any
@@ -25,8 +26,12 @@ from ._helper_support import (
     spawn_error,
 )
 from ._timens import ffi, lib
-from .errors import NoSuchNamespaceError, PrivilegeError, SpawnError
+from .errors import NoSuchNamespaceError, PrivilegeError, SpawnError, TimensError
 from .offsets import Offsets, read_offsets, write_offsets
+
+#: Spawn stages that fail before the child is in the target namespace (csrc/01-spawn.c order).
+BEFORE_ENTRY = frozenset({"fork", "prctl(PR_SET_PDEATHSIG)", "setpgid", "setns(CLONE_NEWUSER)",
+                          "setns(CLONE_NEWTIME)"})
 
 
 @dataclasses.dataclass
@@ -286,7 +291,9 @@ class Ops:
         stage = ffi.new("int *")
         pid = lib.tns_spawn(req, stage)
         if pid < 0:
-            raise spawn_error(-pid, STAGES.get(stage[0], "fork"), what, argv)
+            exc = spawn_error(-pid, STAGES.get(stage[0], "fork"), what, argv)
+            exc.context["stage"] = STAGES.get(stage[0], "fork")
+            raise exc
         return int(pid)
 
     def _spawn_in(self, target: dict[str, Any] | None, stdio: list[int], keep: list[int],
@@ -301,7 +308,18 @@ class Ops:
             elif target:
                 time_fd, user_fd = self._open_target(target)
                 opened = [time_fd, user_fd]
-            pid = self._fork(user_fd=user_fd, time_fd=time_fd, stdio=stdio, keep=keep, **kw)
+            if kw.get("cwd") and not os.path.isdir(kw["cwd"]):  # before anything enters
+                raise SpawnError(f"no such directory: {kw['cwd']}", errno=errno.ENOENT)
+            try:
+                pid = self._fork(user_fd=user_fd, time_fd=time_fd, stdio=stdio, keep=keep, **kw)
+            except TimensError as exc:
+                if ns_ident is not None and exc.context.get("stage") not in BEFORE_ENTRY:
+                    # The child had joined the namespace before it failed: the kernel froze
+                    # the offsets all the same (timens_install → timens_commit).
+                    self.namespaces[ns_ident].frozen = True
+                    exc.context["frozen"] = True
+                    exc.message += " (the child had entered the namespace: its offsets are now frozen)"
+                raise
         finally:
             for fd in opened:
                 close_quiet(fd)

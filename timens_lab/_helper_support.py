@@ -17,6 +17,7 @@ from .errors import (
     NamespaceLimitError,
     OffsetRangeError,
     PrivilegeError,
+    ResourceLimitError,
     SpawnError,
     TimensError,
 )
@@ -33,6 +34,8 @@ INIT_TIME_NS = 4026531834  # PROC_TIME_INIT_INO (include/linux/proc_ns.h)
 def spawn_error(err: int, stage: str, what: str, argv: list[str] | None) -> TimensError:
     """Give each (stage, errno) its meaning; kernel-timens.md §2.4, §10 and unshare(2)."""
     name = argv[0] if argv else "process"
+    if err in (errno.EMFILE, errno.ENFILE) or (stage == "fork" and err == errno.EAGAIN):
+        return ResourceLimitError(f"cannot {what}: {stage}: {os.strerror(err)}", errno=err)
     if stage == "unshare" and err == errno.ENOSPC:
         return NamespaceLimitError(
             f"cannot {what}: ENOSPC from unshare — a limit is reached "
@@ -58,8 +61,16 @@ def spawn_error(err: int, stage: str, what: str, argv: list[str] | None) -> Time
 
 
 def resolve(cmd: str, env: list[str] | None, cwd: str | None) -> str:
+    """The file execve() will run, checked before the child enters a namespace: a failure
+    after entry would freeze a pending namespace for nothing."""
     if "/" in cmd:
-        return cmd if os.path.isabs(cmd) or not cwd else os.path.join(cwd, cmd)
+        path = cmd if os.path.isabs(cmd) or not cwd else os.path.join(cwd, cmd)
+        if not os.path.exists(path):
+            raise SpawnError(f"command not found: {cmd}", errno=errno.ENOENT, exit_status=127)
+        if os.path.isdir(path) or not os.access(path, os.X_OK):
+            raise SpawnError(f"cannot run {cmd}: not an executable file", errno=errno.EACCES,
+                             exit_status=126)
+        return path
     path = os.environ.get("PATH", os.defpath)
     for item in env or []:
         if item.startswith("PATH="):

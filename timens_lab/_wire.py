@@ -30,13 +30,24 @@ def send(sock: socket.socket, obj: dict[str, Any], fds: list[int] | tuple[int, .
         sock.sendall(data)
 
 
+class FdsLost(Exception):
+    """The message arrived but its fds did not: the receiver is out of fds (EMFILE) and the
+    kernel dropped them (MSG_CTRUNC, unix(7)). ``message`` is the decoded message."""
+
+    def __init__(self, message: dict[str, Any]) -> None:
+        super().__init__("file descriptors lost in transit (out of fds?)")
+        self.message = message
+
+
 def recv(sock: socket.socket) -> tuple[dict[str, Any], list[int]]:
     """Next message and the fds that came with it (the caller owns and must close them)."""
     data, fds, flags, _ = socket.recv_fds(sock, MAX_MESSAGE, MAX_FDS)
     if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
         for fd in fds:
             _close(fd)
-        raise ValueError("truncated message on the helper socket")
+        if flags & socket.MSG_TRUNC or not data:
+            raise ValueError("truncated message on the helper socket")
+        raise FdsLost(json.loads(data))
     if not data:
         for fd in fds:
             _close(fd)

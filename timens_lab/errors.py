@@ -108,6 +108,13 @@ class HelperDiedError(TimensError):
             "(lab.close() first if you still hold the old one)")
 
 
+class ResourceLimitError(TimensError):
+    """EMFILE/ENFILE/EAGAIN: out of file descriptors or processes (RLIMIT_NOFILE, RLIMIT_NPROC)."""
+
+    hint = ("each namespace holds 2–3 fds in the helper and each child one pidfd here: raise the "
+            "limit (ulimit -n 4096), or close namespaces and children you no longer need")
+
+
 class LabClosedError(TimensError):
     """An operation on a Lab (or something it owns) after close()."""
 
@@ -153,7 +160,7 @@ _TYPES: dict[str, type[TimensError]] = {
     cls.__name__: cls for cls in (
         InvalidOffsetError, OffsetRangeError, OffsetsFrozenError, NamespaceLimitError,
         MultiThreadedError, PrivilegeError, TimeNamespaceUnavailable, SpawnError,
-        NoSuchNamespaceError, HelperDiedError, LabClosedError,
+        NoSuchNamespaceError, HelperDiedError, LabClosedError, ResourceLimitError,
         RecordingError, NotARecordingError, RecordingVersionError, RecordingTruncatedError,
         RecordingCorruptError,
     )

@@ -26,7 +26,14 @@ from typing import IO, Any, Literal
 
 from . import _wire, kernel
 from .child import Child
-from .errors import HelperDiedError, LabClosedError, SpawnError, from_wire
+from .errors import (
+    HelperDiedError,
+    LabClosedError,
+    ResourceLimitError,
+    SpawnError,
+    TimensError,
+    from_wire,
+)
 from .offsets import Offsets, format_duration, parse_duration
 
 __all__ = ["DEVNULL", "PIPE", "Child", "JoinedNamespace", "Lab", "TimeNamespace"]
@@ -178,6 +185,14 @@ class Lab:
             try:
                 _wire.send(self._sock, {"op": op, **args}, list(fds))
                 reply, got = _wire.recv(self._sock)
+            except _wire.FdsLost as lost:
+                lost_pid = lost.message.get("pid")
+                if lost.message.get("ok") and lost_pid:  # we cannot hold it: do not leave it
+                    _wire.send(self._sock, {"op": "signal", "pid": lost_pid, "sig": 9})
+                    _wire.recv(self._sock)
+                raise ResourceLimitError(
+                    f"out of file descriptors while receiving the reply to {op!r} (EMFILE); "
+                    "nothing it started was left running", errno=24) from lost
             except (EOFError, ConnectionError, BrokenPipeError) as err:
                 self._sock = None
                 self._finalizer()
@@ -208,7 +223,13 @@ class Lab:
         slots: list[int | None] = []
         try:
             for i, spec in enumerate((stdin, stdout, stderr)):
-                fd, parent_end = _stdio(i, spec)
+                try:
+                    fd, parent_end = _stdio(i, spec)
+                except OSError as err:
+                    if err.errno in (24, 23):  # EMFILE, ENFILE
+                        raise ResourceLimitError(f"cannot create a pipe for the child: {err}",
+                                                 errno=err.errno) from err
+                    raise
                 ours.append(parent_end)
                 if fd is None:
                     slots.append(None)
@@ -248,7 +269,12 @@ class _Target:
     def spawn(self, argv: Sequence[str | os.PathLike[str]], **kw: Any) -> Child:
         """Start argv inside this namespace; keywords as subprocess.Popen (stdin/stdout/stderr
         accept None = inherit, PIPE, DEVNULL, an fd or a file; env, cwd)."""
-        child = self.lab._spawn(self._target, argv, namespace=self, **kw)
+        try:
+            child = self.lab._spawn(self._target, argv, namespace=self, **kw)
+        except TimensError as err:
+            if err.context.get("frozen"):  # it failed after entering: frozen all the same
+                self._entered()
+            raise
         self._entered()
         return child
 

@@ -130,22 +130,29 @@ static void tns_child(const struct tns_spawn *rq, int errfd, pid_t parent) {
 
     /* Move every fd we keep above the highest target first, so dup2 never clobbers one.
      * Locals only: after vfork() the request is the parent's memory. */
-    int base = 1024;
+    /* Above every fd involved and every target slot (0..2, 3..3+nkeep, hold, errfd), but no
+     * higher than needed: a fixed high base fails with EINVAL under a low RLIMIT_NOFILE. */
+    int base = 3 + (rq->n_keep_fds > 64 ? 64 : rq->n_keep_fds) + 2;
+    for (int i = 0; i < 3; i++) if (rq->stdio[i] >= base) base = rq->stdio[i] + 1;
+    for (int i = 0; i < rq->n_keep_fds && i < 64; i++)
+        if (rq->keep_fds[i] >= base) base = rq->keep_fds[i] + 1;
+    if (rq->hold_fd >= base) base = rq->hold_fd + 1;
+    if (errfd >= base) base = errfd + 1;
     int stdio[3] = {-1, -1, -1};
     for (int i = 0; i < 3; i++) {
         if (rq->stdio[i] >= 0) {
-            stdio[i] = fcntl(rq->stdio[i], F_DUPFD, base + i);
+            stdio[i] = fcntl(rq->stdio[i], F_DUPFD, base);
             if (stdio[i] < 0) tns_child_fail(errfd, TNS_STAGE_STDIO, errno);
         }
     }
     int kept[64];
     int nkeep = rq->n_keep_fds > 64 ? 64 : rq->n_keep_fds;
     for (int i = 0; i < nkeep; i++) {
-        kept[i] = fcntl(rq->keep_fds[i], F_DUPFD, base + 8 + i);
+        kept[i] = fcntl(rq->keep_fds[i], F_DUPFD, base);
         if (kept[i] < 0) tns_child_fail(errfd, TNS_STAGE_FDS, errno);
     }
-    int herr = rq->hold_fd >= 0 ? fcntl(rq->hold_fd, F_DUPFD, base + 100) : -1;
-    int e2 = fcntl(errfd, F_DUPFD_CLOEXEC, base + 101);
+    int herr = rq->hold_fd >= 0 ? fcntl(rq->hold_fd, F_DUPFD, base) : -1;
+    int e2 = fcntl(errfd, F_DUPFD_CLOEXEC, base);
     if (e2 < 0) tns_child_fail(errfd, TNS_STAGE_FDS, errno);
     errfd = e2;
     for (int i = 0; i < 3; i++)
