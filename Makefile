@@ -35,8 +35,10 @@ build: ## rebuild the C extension in place after editing timens_lab/csrc (fast, 
 lab: $(VENV)/.installed-notebook ## set up and start JupyterLab on notebooks/ (prints the URL; no browser)
 	$(BIN)/timens-lab lab
 
-test: $(VENV)/.installed-test ## set up and run the whole suite (root: also runs the rootless tests as nobody)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+test: $(VENV)/.installed-test ## set up and run the whole suite (root: also the rootless tests as nobody), then the browser tests
+	$(BIN)/python -m pytest --ignore=tests/e2e $(PYTEST_ARGS)
+	@# A process of its own: Playwright's sync API keeps an event loop in this thread.
+	$(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed-test ## run the benchmarks in bench/ and print ratios against their anchors
 	$(BIN)/python -m bench $(BENCH_ARGS)

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from typing import Any
 
@@ -140,6 +141,20 @@ def test_replay_where_the_kernel_says_no(monkeypatch: pytest.MonkeyPatch) -> Non
     _drive(app, [healthy])
 
 
+def _unauthenticated_gets_no_app(port: int) -> bool:
+    """Without the token the server refuses or redirects to a login page: no widgets."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as r:
+                return "application/vnd.jupyter.widget-view+json" not in r.read().decode()
+        except urllib.error.HTTPError as err:
+            return err.code in (401, 403)
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -156,12 +171,14 @@ def test_cli_serves_the_page() -> None:
                             cwd=REPO, start_new_session=True)
     try:
         first = proc.stderr.readline() if proc.stderr else ""
-        assert f"http://127.0.0.1:{port}/" in first
+        assert f"http://127.0.0.1:{port}/?token=" in first
+        url = first.split()[2]
+        assert _unauthenticated_gets_no_app(port), "the demo can run commands: never serve it open"
         body = ""
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as r:
+                with urllib.request.urlopen(url, timeout=30) as r:
                     body = r.read().decode()
                 break
             except OSError:

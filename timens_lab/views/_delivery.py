@@ -23,14 +23,19 @@ Plain Agg canvases (tests, the inline backend) need none of this: the buffer is 
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-#: A full frame at least this often (seconds), so a lost diff is repaired within that time.
-HEAL_S = 1.0
+#: A full frame at least this often (seconds). 0: every frame is full. The browser tests
+#: (tests/e2e/test_frame_rate.py) showed diffs still landing on the wrong base even with a full
+#: frame every second — a final picture 0.14–85 % wrong, one nearly blank mid-stream — while
+#: full frames were pixel-exact; they cost ~11 ms more per frame and ~80 KiB instead of ~3 KiB.
+#: A true picture wins: set TIMENS_LAB_FRAME_HEAL_S (e.g. 1.0) on a thin link to trade back.
+HEAL_S = float(os.environ.get("TIMENS_LAB_FRAME_HEAL_S", "0"))
 
 
 class FrameDelivery:
