@@ -23,6 +23,7 @@ from ._tutorial_tape import result, taped
 from .offsets import Offsets
 from .source import HOST, Channel, ChannelStats
 from .treemodel import Node, Tree
+from .treemodel import restrict as restrict_tree
 
 result(Tree)
 result(Node)
@@ -119,22 +120,8 @@ def survey(lab: Any) -> Survey:
 
 
 def restrict(tree: Tree, inodes: set[int]) -> Tree:
-    """The part of ``tree`` about the time namespaces ``inodes``: them, their ancestors, and
-    their member processes (except the initial namespace's: that is every process)."""
-    keep: set[str] = set()
-    for node in tree.nodes.values():
-        if node.kind == "time" and node.inode in inodes:
-            key: str | None = node.key
-            while key is not None and key not in keep:
-                keep.add(key)
-                key = tree.nodes[key].parent if key in tree.nodes else None
-    out = Tree(by=tree.by)
-    for _, node in tree.walk():
-        parent = tree.nodes.get(node.parent) if node.parent is not None else None
-        if node.key in keep or (node.kind == "process" and parent is not None
-                                and parent.key in keep and parent.inode != INITIAL_TIME_NS):
-            out.add(node)
-    return out
+    """The part of ``tree`` about the time namespaces ``inodes`` (treemodel.restrict)."""
+    return restrict_tree(tree, lambda node: node.inode in inodes)
 
 
 # --- checkpoint/restore: a workload "migrated" between namespaces -------------------------------

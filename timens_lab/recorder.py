@@ -39,6 +39,7 @@ from . import recording as fmt
 from .errors import RecordingError
 from .source import HOST, Channel, ChannelStats, Source
 from .treemodel import Tree
+from .treemodel import restrict as restrict_tree
 
 #: PROC_TIME_INIT_INO (include/linux/proc_ns.h): its members are every process on the machine.
 INIT_TIME_INODE = 0xEFFFFFFA
@@ -441,19 +442,5 @@ def session_hints(lab: Any) -> dict[int, int]:
 
 
 def restrict(tree: Tree, scope: set[Ident]) -> Tree:
-    """The part of ``tree`` about ``scope`` (see :func:`ours`): those time namespaces, their
-    ancestors, and their member processes (not the initial namespace's: that is every process)."""
-    keep: set[str] = set()
-    for node in tree.nodes.values():
-        if node.kind == "time" and ours(node.inode, node.ns_id, scope):
-            key: str | None = node.key
-            while key is not None and key not in keep:
-                keep.add(key)
-                key = tree.nodes[key].parent if key in tree.nodes else None
-    out = Tree(by=tree.by)
-    for _, node in tree.walk():
-        parent = tree.nodes.get(node.parent) if node.parent is not None else None
-        if node.key in keep or (node.kind == "process" and parent is not None
-                                and parent.key in keep and parent.inode != INIT_TIME_INODE):
-            out.add(node)
-    return out
+    """The part of ``tree`` about ``scope`` (see :func:`ours`), as treemodel.restrict."""
+    return restrict_tree(tree, lambda node: ours(node.inode, node.ns_id, scope))

@@ -7,7 +7,7 @@ strings; ``children`` keeps a deterministic order so layouts do not jump between
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Literal
 
 NodeKind = Literal["user", "time", "process"]
@@ -58,3 +58,27 @@ class Tree:
             depth, key = stack.pop()
             yield depth, self.nodes[key]
             stack.extend((depth + 1, k) for k in reversed(self.children.get(key, [])))
+
+
+#: The initial time namespace (PROC_TIME_INIT_INO): every process on the machine is a member.
+INIT_TIME_INODE = 0xEFFFFFFA
+
+
+def restrict(tree: Tree, keep_time: Callable[[Node], bool]) -> Tree:
+    """The part of ``tree`` about the time namespaces ``keep_time`` selects: them, their
+    ancestors, and their member processes (except the initial namespace's: that is every
+    process)."""
+    keep: set[str] = set()
+    for node in tree.nodes.values():
+        if node.kind == "time" and keep_time(node):
+            key: str | None = node.key
+            while key is not None and key not in keep:
+                keep.add(key)
+                key = tree.nodes[key].parent if key in tree.nodes else None
+    out = Tree(by=tree.by)
+    for _, node in tree.walk():
+        parent = tree.nodes.get(node.parent) if node.parent is not None else None
+        if node.key in keep or (node.kind == "process" and parent is not None
+                                and parent.key in keep and parent.inode != INIT_TIME_INODE):
+            out.add(node)
+    return out

@@ -8,25 +8,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from timens_lab.cli import main
 from tests.unit.test_fuzz_input import duration_text
+from timens_lab._helper_support import children_of
+from timens_lab.cli import main
 
 pytestmark = pytest.mark.usefixtures("need_timens")
 
 
 def _children() -> set[int]:
-    me = str(os.getpid())
-    out = set()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat", "rb") as f:
-                    stat = f.read()
-            except OSError:
-                continue
-            if stat[stat.rfind(b")") + 2:].split()[1].decode() == me:
-                out.add(int(entry))
-    return out
+    return set(children_of(str(os.getpid())))
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..errors import RecordingError
 from ..source import SAMPLED_CLOCKS
+from ._options import add_rootless
 from .sample import _clocks, _duration, _Progress, _rate
 
 EPILOG = """\
@@ -48,11 +49,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--scope", choices=("session", "all"), default="session",
                    help="tree and events of this session's namespaces only (default), or all "
                         "that are visible")
-    mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--rootless", dest="rootless", action="store_true", default=None,
-                      help="create user namespaces too (default for non-root users)")
-    mode.add_argument("--no-rootless", dest="rootless", action="store_false",
-                      help="plain CLONE_NEWTIME (needs CAP_SYS_ADMIN; default for root)")
+    add_rootless(p, plural=True)
     p.set_defaults(func=run)
 
 

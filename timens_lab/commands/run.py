@@ -6,6 +6,7 @@ import argparse
 
 from ..offsets import parse_duration
 from ._job import run_job
+from ._options import add_rootless
 
 EPILOG = """\
 examples:
@@ -26,11 +27,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                    help="offset of CLOCK_MONOTONIC (and _RAW, _COARSE), e.g. 1h, -5s")
     p.add_argument("--boottime", metavar="OFFSET", type=str,
                    help="offset of CLOCK_BOOTTIME (and /proc/uptime), e.g. 2d")
-    mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--rootless", dest="rootless", action="store_true", default=None,
-                      help="create a user namespace too (default for non-root users)")
-    mode.add_argument("--no-rootless", dest="rootless", action="store_false",
-                      help="plain CLONE_NEWTIME (needs CAP_SYS_ADMIN; default for root)")
+    add_rootless(p)
     p.add_argument("-r", "--map-root-user", action="store_true",
                    help="with a user namespace: appear as root inside (as unshare -r)")
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARG...]")

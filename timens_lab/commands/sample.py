@@ -17,6 +17,7 @@ from ..divergence import divergence, summary
 from ..errors import InvalidOffsetError
 from ..offsets import Offsets, format_duration, parse_duration
 from ..source import HOST, OFFSET_OF_CLOCK, RECORD_DTYPE, SAMPLED_CLOCKS, Channel
+from ._options import add_rootless
 
 EPILOG = """\
 examples:
@@ -51,11 +52,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--clocks", type=_clocks, default=SAMPLED_CLOCKS, metavar="LIST",
                    help=f"comma-separated subset of {','.join(SAMPLED_CLOCKS)} (default all)")
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
-    mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--rootless", dest="rootless", action="store_true", default=None,
-                      help="create user namespaces too (default for non-root users)")
-    mode.add_argument("--no-rootless", dest="rootless", action="store_false",
-                      help="plain CLONE_NEWTIME (needs CAP_SYS_ADMIN; default for root)")
+    add_rootless(p, plural=True)
     p.set_defaults(func=run)
 
 
