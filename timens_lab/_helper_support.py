@@ -34,6 +34,11 @@ INIT_TIME_NS = 4026531834  # PROC_TIME_INIT_INO (include/linux/proc_ns.h)
 def spawn_error(err: int, stage: str, what: str, argv: list[str] | None) -> TimensError:
     """Give each (stage, errno) its meaning; kernel-timens.md §2.4, §10 and unshare(2)."""
     name = argv[0] if argv else "process"
+    # fcntl(F_DUPFD) says EINVAL, not EMFILE, when every fd up to RLIMIT_NOFILE is taken.
+    fd_limit = stage in ("set up stdio", "pass fds") and err == errno.EINVAL
+    if fd_limit:
+        return ResourceLimitError(f"cannot {what}: {stage}: no free file descriptor below "
+                                  "RLIMIT_NOFILE", errno=errno.EMFILE)
     if err in (errno.EMFILE, errno.ENFILE) or (stage == "fork" and err == errno.EAGAIN):
         return ResourceLimitError(f"cannot {what}: {stage}: {os.strerror(err)}", errno=err)
     if stage == "unshare" and err == errno.ENOSPC:

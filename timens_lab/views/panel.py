@@ -137,7 +137,14 @@ class Panel(traitlets.HasTraits):
             W.HBox([self.rate, self.sample_button, self.pause_button]), self.clocks,
             W.HBox([self.pid, self.enter_button]), self.kill_button,
             self.status, self.error,
-        ])
+        ], layout=W.Layout(min_width="560px", flex="0 0 auto"))
+        # Buttons size to their labels: fixed widths clipped them in the browser
+        # ("Create names…", "Ente…"), and a flexible row shrank the text fields.
+        for button in (self.create_button, self.apply_button, self.run_button, self.sample_button,
+                       self.pause_button, self.enter_button):
+            button.layout = W.Layout(width="auto", min_width="fit-content", flex="0 0 auto")
+        for field in (self.namespace, self.command):
+            field.style = {"description_width": "70px"}
         self.refresh()
 
     def _ipython_display_(self) -> None:
