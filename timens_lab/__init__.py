@@ -33,14 +33,17 @@ _LAZY = {
     "errors": "timens_lab.errors",
 }
 
-__all__ = sorted([*_LAZY, "__version__"])
+__all__ = [
+    "Child", "Lab", "Offsets", "Replay", "Sampler", "SamplerSet", "TimeNamespace", "__version__",
+    "discover", "errors", "format_duration", "open_source", "parse_duration", "probe",
+]
 
 if TYPE_CHECKING:  # pragma: no cover
     from . import errors
+    from .discovery import discover
     from .lab import Child, Lab, TimeNamespace
     from .offsets import Offsets, format_duration, parse_duration
     from .probe import probe
-    from .discovery import discover
     from .replay import Replay, open_source
     from .sampler import Sampler, SamplerSet
 

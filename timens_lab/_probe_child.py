@@ -90,7 +90,7 @@ def _read_clocks() -> Result:
             "ns": os.readlink("/proc/self/ns/time")}
 
 
-def attempt(flags: int) -> Result:  # noqa: PLR0911 - one return per way it can fail
+def attempt(flags: int) -> Result:
     """unshare(flags), write offsets, fork a grandchild and check that it sees them (in a fork)."""
     if os.getppid() == 1:  # pragma: no cover - our parent died before PDEATHSIG was armed
         return _fail("internal", None, "probe parent exited")

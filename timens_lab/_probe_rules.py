@@ -70,7 +70,7 @@ def _limit(facts: Facts, name: str) -> str:
     return f"{name}={SUGGESTED_LIMIT if now < SUGGESTED_LIMIT else 2 * now}"
 
 
-def explain(which: str, attempt: Attempt, facts: Facts) -> tuple[str, str]:  # noqa: PLR0911
+def explain(which: str, attempt: Attempt, facts: Facts) -> tuple[str, str]:
     """Why ``attempt`` (``which`` is "root" or "rootless") failed, and the fix, each one line."""
     err, stage = attempt.errno, attempt.stage
     if stage == "unshare":
@@ -99,7 +99,7 @@ def _apparmor(facts: Facts) -> tuple[str, str]:
 
 
 # One return per errno reads like unshare(2)'s ERRORS section.
-def _explain_unshare(which: str, err: int | None, facts: Facts) -> tuple[str, str]:  # noqa: PLR0911
+def _explain_unshare(which: str, err: int | None, facts: Facts) -> tuple[str, str]:
     filtered = facts.status.seccomp in (1, 2)
     if err == E.ENOSPC:
         # The counts walk up the user-namespace chain (inc_ucount), and a new user namespace

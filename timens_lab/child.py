@@ -66,7 +66,7 @@ class Child:
     def kill(self) -> None:
         self.send_signal(signal.SIGKILL)
 
-    def communicate(self, input: bytes | None = None,  # noqa: A002 - Popen's name
+    def communicate(self, input: bytes | None = None,
                     timeout: float | None = None) -> tuple[bytes | None, bytes | None]:
         """Send ``input``, read stdout/stderr to EOF, wait. Like Popen.communicate."""
         deadline = None if timeout is None else time.monotonic() + timeout

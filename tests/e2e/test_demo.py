@@ -10,9 +10,8 @@ about the command is changed for the test.
 
 from __future__ import annotations
 
-import secrets
-
 import importlib.util
+import secrets
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path

@@ -53,7 +53,7 @@ def environment(request: pytest.FixtureRequest, env: str) -> Wrap:
 def run(argv: Sequence[str], **env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items()
              if not k.startswith("PYTEST") and k != "TIMENS_LAB_MODE"}
-    clean.update(HOME="/tmp", **env)  # noqa: S108 - nobody's HOME, as conftest does
+    clean.update(HOME="/tmp", **env)
     return subprocess.run(list(argv), capture_output=True, text=True, timeout=60, env=clean,
                           cwd="/", check=False)
 

@@ -8,10 +8,10 @@ import stat
 from pathlib import Path
 
 import pytest
+from timens_lab._timens import lib
 
 import timens_lab
 from timens_lab import kernel
-from timens_lab._timens import lib
 
 PACKAGE = Path(timens_lab.__file__).parent
 FORBIDDEN_CALLS = ("clock_settime", "settimeofday", "adjtimex", "clock_adjtime", "capset",

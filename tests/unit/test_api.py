@@ -1,0 +1,23 @@
+"""The public surface: every name in __all__ resolves, lazily, and nothing heavy loads early."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import timens_lab
+
+
+def test_all_matches_the_lazy_table_and_resolves() -> None:
+    assert sorted(timens_lab.__all__) == sorted([*timens_lab._LAZY, "__version__"])
+    for name in timens_lab.__all__:
+        assert getattr(timens_lab, name) is not None, name
+    assert callable(timens_lab.probe)
+
+
+def test_import_is_light() -> None:
+    """`import timens_lab` (what the CLI and the helper pay) loads neither numpy nor matplotlib."""
+    code = ("import sys, timens_lab; "
+            "print(sorted(m for m in ('numpy', 'matplotlib', 'ipywidgets') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
