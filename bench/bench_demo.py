@@ -11,7 +11,10 @@ and rolling over as on stage, sampled every few seconds: RSS of this process plu
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -30,14 +33,15 @@ def _port() -> int:
         return int(s.getsockname()[1])
 
 
-def _served(argv: list[str], port: int, marker: str) -> float:
+def _served(argv: list[str], port: int, marker: str, token: str = "") -> float:
     start = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     try:
         while time.perf_counter() - start < 120:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=60) as r:
+                query = f"?token={token}" if token else ""
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/{query}", timeout=60) as r:
                     if marker in r.read().decode():
                         return time.perf_counter() - start
             except OSError:
@@ -65,7 +69,9 @@ def startup() -> None:
             anchor = _served([sys.executable, "-m", "voila", str(trivial), f"--port={p}",
                               "--no-browser"], p, widget)
             p = _port()
-            demo = _served([sys.executable, "-m", "timens_lab", "demo", f"--port={p}"], p, widget)
+            token = secrets.token_hex(16)  # the demo is never served open (SECURITY.md)
+            demo = _served([sys.executable, "-m", "timens_lab", "demo", f"--port={p}",
+                            f"--token={token}"], p, widget, token)
             rows.append((f"{demo:.2f}", f"{anchor:.2f}", f"{demo / anchor:.2f}"))
     print("start-up to the first rendered page (s); budget 10 s")
     table(rows, ("timens-lab demo", "anchor: voila, 1 widget", "ratio"))
@@ -96,7 +102,8 @@ def memory(seconds: float) -> None:
 
     async def run() -> None:
         app = DemoApp(rollover_s=20.0, watchdog_s=1.0)
-        app.start()
+        with contextlib.redirect_stdout(io.StringIO()):  # outside Jupyter display() prints a repr
+            app.start()
         start = time.monotonic()
         i = 0
         while (now := time.monotonic() - start) < seconds:
