@@ -92,6 +92,20 @@ def _rss_kb(pid: int) -> int:
     return total
 
 
+def _fds(pid: int) -> int:
+    """Open fds of ``pid`` and all its descendants (the helper, holders, samplers)."""
+    total, pids = 0, [pid]
+    while pids:
+        p = pids.pop()
+        try:
+            total += len(os.listdir(f"/proc/{p}/fd"))
+            with open(f"/proc/{p}/task/{p}/children") as f:
+                pids += [int(c) for c in f.read().split()]
+        except OSError:
+            continue
+    return total
+
+
 def memory(seconds: float) -> None:
     import matplotlib
 
@@ -99,6 +113,7 @@ def memory(seconds: float) -> None:
     from timens_lab.demo import PRESETS, DemoApp
 
     samples: list[tuple[float, int]] = []
+    fds: list[int] = []
 
     async def run() -> None:
         app = DemoApp(rollover_s=20.0, watchdog_s=1.0)
@@ -112,6 +127,7 @@ def memory(seconds: float) -> None:
                 app.choose(PRESETS[i % len(PRESETS)])
             if now >= 10:  # after the first scenario is up: that is the level to stay at
                 samples.append((now, _rss_kb(os.getpid())))
+                fds.append(_fds(os.getpid()))
             await asyncio.sleep(2.0)
         app.stop()
         print(f"recoveries: {app.recoveries}")
@@ -130,6 +146,8 @@ def memory(seconds: float) -> None:
           ("anchor: before (MB)", "first (MB)", "last (MB)", "peak (MB)",
            "2nd-half slope (MB/min)", "peak / first"))
     print(f"{len(samples)} samples from t = 10 s; RSS must not trend up over the second half")
+    print(f"open fds (this process + descendants): first {fds[0]}, last {fds[-1]}, "
+          f"min {min(fds)}, max {max(fds)}")
 
 
 def main() -> None:
