@@ -23,11 +23,11 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from timens_lab.commands.record import summary  # noqa: E402
 from timens_lab.lab import Lab  # noqa: E402
 from timens_lab.offsets import parse_duration  # noqa: E402
 from timens_lab.probe import probe  # noqa: E402
 from timens_lab.recorder import Recorder  # noqa: E402
-from timens_lab.recording import load  # noqa: E402
 from timens_lab.sampler import Sampler, SamplerSet  # noqa: E402
 from timens_lab.watch import Watcher  # noqa: E402
 
@@ -132,13 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"error: cannot record here: {result.reason}\nhint: {result.hint}\n")
         return 1
     for name in args.only or sorted(SCENARIOS):
-        path = record(name, SCENARIOS[name], args.out)
-        rec = load(path)
-        n = sum(len(r) for r in rec.records.values())
-        size = path.stat().st_size
-        print(f"{path}: {len(rec.channels)} channels, {n} records, {rec.duration_s:.1f} s, "
-              f"{len(rec.events)} events, {len(rec.trees)} trees, {size} bytes "
-              f"({size / n:.2f} bytes per record)")
+        print(summary(record(name, SCENARIOS[name], args.out)))
     return 0
 
 

@@ -31,17 +31,23 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def command_names() -> list[str]:
+    """Subcommands, from the module names in commands/ (nothing is imported)."""
+    return sorted(m.name for m in pkgutil.iter_modules(commands.__path__)
+                  if not m.name.startswith("_"))
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser with every subcommand, or just ``only``: importing one command module must
+    not make every other command pay for it (`sample` pulls in numpy; `run` should not)."""
     parser = _Parser(prog="timens-lab", description=__doc__.split("\n\n")[0],
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"timens-lab {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"{commands.__name__}.{info.name}")
-        module.add_parser(sub)
+    for name in command_names():
+        if only is None or name == only:
+            importlib.import_module(f"{commands.__name__}.{name}").add_parser(sub)
     return parser
 
 
@@ -76,7 +82,8 @@ def _join_signed(argv: list[str]) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     raw = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(_join_signed(raw))
+    first = raw[0] if raw else None
+    args = build_parser(first if first in command_names() else None).parse_args(_join_signed(raw))
     try:
         return int(args.func(args) or 0)
     except (InvalidOffsetError, OffsetRangeError) as err:

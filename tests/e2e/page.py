@@ -193,6 +193,16 @@ class NotebookPage:
         """The on-page ipympl figure canvases (not the rubber-band overlay) under ``scope``."""
         return self.page.locator(f"{scope} .jupyter-matplotlib-canvas-div canvas:first-child")
 
+    def wait_streaming(self, min_paints: int, timeout: float = 90.0) -> Any:
+        """The first plot canvas, once visible and painted more than ``min_paints`` times."""
+        canvas = self.canvases().first
+        canvas.wait_for(state="visible", timeout=timeout * 1000)
+        self.page.wait_for_function(
+            "(sel) => [...document.querySelectorAll(sel)].some((c) => (c.__tlPaints || 0) > "
+            f"{int(min_paints)})",
+            arg=".jupyter-matplotlib-canvas-div canvas:first-child", timeout=60_000)
+        return canvas
+
     def paints(self, scope: str = PANEL) -> list[int]:
         """Frames painted so far on each ipympl canvas under ``scope``, in document order."""
         return list(self.page.evaluate(

@@ -75,11 +75,7 @@ def test_sixteen_namespaces_stream_to_the_browser(notebook: NotebookPage, lab_ro
     notebook.open("e2e/fps16.ipynb")
     notebook.run_all()
 
-    canvas = notebook.canvases().first
-    canvas.wait_for(state="visible", timeout=90_000)
-    notebook.page.wait_for_function(
-        "(sel) => [...document.querySelectorAll(sel)].some((c) => (c.__tlPaints || 0) > 2)",
-        arg=".jupyter-matplotlib-canvas-div canvas:first-child", timeout=60_000)
+    canvas = notebook.wait_streaming(min_paints=2)
     notebook.page.wait_for_timeout(1000)   # past the first full draws (new channels)
     first = canvas.screenshot()
     painted, elapsed = notebook.measure_paints(WINDOW_S)

@@ -31,11 +31,7 @@ def test_live_divergence_streams_and_ends_cleanly(notebook: NotebookPage, artifa
     notebook.open(NOTEBOOK)
     notebook.run_all()
 
-    canvas = notebook.canvases().first
-    canvas.wait_for(state="visible", timeout=90_000)
-    notebook.page.wait_for_function(
-        "(sel) => [...document.querySelectorAll(sel)].some((c) => (c.__tlPaints || 0) > 1)",
-        arg=".jupyter-matplotlib-canvas-div canvas:first-child", timeout=60_000)
+    canvas = notebook.wait_streaming(min_paints=1)
     first = canvas.screenshot()
     painted, elapsed = notebook.measure_paints(WINDOW_S)
     second = canvas.screenshot()

@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RecordingError
-from ..source import SAMPLED_CLOCKS
-from ._options import add_rootless
-from .sample import _clocks, _duration, _Progress, _rate
+from ._options import add_rootless, add_sampling
+from .sample import _Progress
 
 EPILOG = """\
 examples:
@@ -35,14 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True, metavar="FILE",
                    help="the recording to write (.tnsrec); replaced only when complete")
-    p.add_argument("--ns", action="append", default=[], metavar="SPEC",
-                   help="a namespace to create: monotonic=OFFSET,boottime=OFFSET (repeatable)")
-    p.add_argument("--rate", type=_rate, default=100.0, metavar="HZ",
-                   help="records per second per sampler, or 'max' (default 100)")
-    p.add_argument("--duration", type=_duration, default=10.0, metavar="S",
-                   help="how long to record, seconds or with a unit (default 10)")
-    p.add_argument("--clocks", type=_clocks, default=SAMPLED_CLOCKS, metavar="LIST",
-                   help=f"comma-separated subset of {','.join(SAMPLED_CLOCKS)} (default all)")
+    add_sampling(p, rate=100.0, duration=10.0, verb="record")
     p.add_argument("--note", default="", help="free text stored with the recording")
     p.add_argument("--no-tree", dest="tree", action="store_false",
                    help="do not record the namespace tree and its events")
@@ -110,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         finally:
             progress.done()
             path = rec.close(ended)
-    recording = _summary(path)
+    recording = summary(path)
     sys.stderr.write(recording + "\n")
     return 130 if interrupted else 0
 
@@ -142,7 +134,8 @@ def _check_writable(out: Path) -> None:
                              hint="choose a directory that exists and that you can write to")
 
 
-def _summary(path: Path) -> str:
+def summary(path: Path) -> str:
+    """One line about a finished recording (also printed by scripts/make_recordings.py)."""
     from ..recording import load
 
     rec = load(path)

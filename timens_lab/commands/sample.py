@@ -14,10 +14,9 @@ from typing import Any, TextIO
 import numpy as np
 
 from ..divergence import divergence, summary
-from ..errors import InvalidOffsetError
-from ..offsets import Offsets, format_duration, parse_duration
-from ..source import HOST, OFFSET_OF_CLOCK, RECORD_DTYPE, SAMPLED_CLOCKS, Channel
-from ._options import add_rootless
+from ..offsets import Offsets, format_duration
+from ..source import HOST, OFFSET_OF_CLOCK, RECORD_DTYPE, Channel
+from ._options import add_rootless, add_sampling
 
 EPILOG = """\
 examples:
@@ -43,14 +42,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     about = __doc__.split(": ", 1)[1]
     p = sub.add_parser("sample", help=about, description=about, epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--ns", action="append", default=[], metavar="SPEC",
-                   help="a namespace to create: monotonic=OFFSET,boottime=OFFSET (repeatable)")
-    p.add_argument("--rate", type=_rate, default=1000.0, metavar="HZ",
-                   help="records per second per sampler, or 'max' (default 1000)")
-    p.add_argument("--duration", type=_duration, default=2.0, metavar="S",
-                   help="how long to sample, seconds or with a unit (default 2)")
-    p.add_argument("--clocks", type=_clocks, default=SAMPLED_CLOCKS, metavar="LIST",
-                   help=f"comma-separated subset of {','.join(SAMPLED_CLOCKS)} (default all)")
+    add_sampling(p, rate=1000.0, duration=2.0, verb="sample")
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     add_rootless(p, plural=True)
     p.set_defaults(func=run)
@@ -262,42 +254,4 @@ class _Progress:
         if self.tty:
             self.stream.write("\r\x1b[K")
             self.stream.flush()
-
-
-# --- argument types
-
-
-def _rate(text: str) -> float | None:
-    if text.strip().lower() in ("max", "0"):
-        return None
-    try:
-        rate = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"not a rate: {text!r} (Hz, e.g. 1000, or 'max')") from None
-    from ..sampler import MAX_RATE_HZ
-
-    if not 0 < rate <= MAX_RATE_HZ:
-        raise argparse.ArgumentTypeError(f"rate must be in (0, {MAX_RATE_HZ:g}] Hz or 'max'")
-    return rate
-
-
-def _duration(text: str) -> float:
-    try:
-        ns = parse_duration(text)
-    except InvalidOffsetError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
-    if ns <= 0:
-        raise argparse.ArgumentTypeError(f"duration must be positive, not {text!r}")
-    return ns / 1e9
-
-
-def _clocks(text: str) -> tuple[str, ...]:
-    names = tuple(dict.fromkeys(n.strip().lower() for n in text.split(",") if n.strip()))
-    bad = [n for n in names if n not in SAMPLED_CLOCKS]
-    if bad or not names:
-        raise argparse.ArgumentTypeError(
-            f"unknown clock {', '.join(bad) or text!r}; choose from {', '.join(SAMPLED_CLOCKS)} "
-            "(REALTIME is always sampled)")
-    return names
 
