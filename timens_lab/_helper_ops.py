@@ -1,7 +1,8 @@
 """What the helper does for each request: create, edit, enter, spawn, signal, reap, close.
 
-Runs only inside the single-threaded helper process (_helper.py). Every fork goes through the C
-primitive ``tns_spawn`` (csrc/01-spawn.c), so no Python code ever runs in a forked child.
+Runs only inside the single-threaded helper process (_helper.py). Every child starts through
+_spawner.Spawner, i.e. the C primitive ``tns_spawn`` (csrc/01-spawn.c), so no Python code ever
+runs in a forked child.
 """
 
 from __future__ import annotations
@@ -16,15 +17,14 @@ from typing import Any
 
 from . import kernel
 from ._helper_support import (
-    STAGES,
     children_of,
     close_quiet,
     host_clocks,
     inode,
     resolve,
     returncode,
-    spawn_error,
 )
+from ._spawner import Spawner
 from ._timens import ffi, lib
 from .errors import NoSuchNamespaceError, PrivilegeError, SpawnError, TimensError
 from .offsets import Offsets, read_offsets, write_offsets
@@ -66,6 +66,7 @@ class Ops:
         self.next_id = 1
         self.stopping = False
         self.root = kernel.has_effective_cap(kernel.CAP_SYS_ADMIN)
+        self.spawner = Spawner()
 
     # --- requests
 
@@ -81,7 +82,7 @@ class Ops:
         flags = kernel.CLONE_NEWTIME | (kernel.CLONE_NEWUSER if rootless else 0)
         hold_r, hold_w = os.pipe2(os.O_CLOEXEC)
         try:
-            pid = self._fork(
+            pid = self.spawner.spawn(
                 user_fd=parent.user_fd if parent else -1,
                 time_fd=parent.time_fd if parent else -1,
                 unshare=flags, map_uid=outer_uid if rootless else -1, map_gid=outer_gid,
@@ -132,20 +133,17 @@ class Ops:
         stdio = [fds[i] if i is not None else -1 for i in rq.get("stdio", [None, None, None])]
         keep = [fds[i] for i in rq.get("keep", [])]
         env = rq.get("env")
-        envp = [e.encode() for e in env] if env is not None else [
-            f"{k}={v}".encode() for k, v in os.environ.items()]
         argv = [str(a) for a in rq["argv"]]
         path = resolve(argv[0], env, rq.get("cwd"))
-        return self._spawn_in(rq.get("target"), stdio, keep, path=path, argv=argv, envp=envp,
-                              cwd=rq.get("cwd"), new_pgrp=bool(rq.get("new_pgrp")))
+        return self._spawn_in(rq.get("target"), stdio, keep, path=path, argv=argv,
+                              envp=self.spawner.envp(env), cwd=rq.get("cwd"),
+                              new_pgrp=bool(rq.get("new_pgrp")))
 
     def op_run(self, rq: dict[str, Any], fds: list[int]) -> tuple[dict[str, Any], list[int]]:
         """Fast path: one fork that unshares, writes its own offsets and execs into the new
         namespace (exec switches to time_for_children on Linux >= 6.2). No pending state."""
         stdio = [fds[i] if i is not None else -1 for i in rq.get("stdio", [None, None, None])]
         env = rq.get("env")
-        envp = [e.encode() for e in env] if env is not None else [
-            f"{k}={v}".encode() for k, v in os.environ.items()]
         argv = [str(a) for a in rq["argv"]]
         path = resolve(argv[0], env, rq.get("cwd"))
         mono, boot = rq.get("monotonic_ns"), rq.get("boottime_ns")
@@ -155,10 +153,10 @@ class Ops:
         if clocks and host is not None:
             offsets.check_range(*host, clocks=clocks)
         rootless = bool(rq.get("rootless"))
-        pid = self._fork(unshare=kernel.CLONE_NEWTIME | (kernel.CLONE_NEWUSER if rootless else 0),
+        pid = self.spawner.spawn(unshare=kernel.CLONE_NEWTIME | (kernel.CLONE_NEWUSER if rootless else 0),
                          map_uid=os.geteuid() if rootless else -1, map_gid=os.getegid(),
                          map_root=bool(rq.get("map_root")), stdio=stdio, path=path, argv=argv,
-                         envp=envp, cwd=rq.get("cwd"), new_pgrp=bool(rq.get("new_pgrp")),
+                         envp=self.spawner.envp(env), cwd=rq.get("cwd"), new_pgrp=bool(rq.get("new_pgrp")),
                          offsets=offsets.to_proc(clocks).encode() if clocks else b"",
                          what="run a command in a new time namespace")
         return self._track(pid, None)
@@ -222,6 +220,7 @@ class Ops:
                 return
             if pid == 0:
                 return
+            self.spawner.reaped(pid)
             child = self.children.get(pid)
             if child is not None:
                 child.status = status
@@ -242,9 +241,10 @@ class Ops:
                 os.kill(pid, signal.SIGKILL)
         while True:
             try:
-                os.waitpid(-1, 0)
+                pid, _ = os.waitpid(-1, 0)
             except ChildProcessError:
                 break
+            self.spawner.reaped(pid)
         for child in self.children.values():
             close_quiet(child.pidfd)
             child.pidfd = -1
@@ -256,45 +256,6 @@ class Ops:
         if ns is None or ns.closed:
             raise NoSuchNamespaceError(f"namespace {ident} is closed or unknown")
         return ns
-
-    def _fork(self, *, user_fd: int = -1, time_fd: int = -1, unshare: int = 0,
-              map_uid: int = -1, map_gid: int = -1, map_root: bool = False, hold_fd: int = -1,
-              stdio: tuple[int, int, int] | list[int] = (-1, -1, -1), keep: list[int] | None = None,
-              path: str | None = None, argv: list[str] | None = None, envp: list[bytes] | None = None,
-              cwd: str | None = None, new_pgrp: bool = False, fn: Any = None, arg: Any = None,
-              offsets: bytes = b"", what: str = "start a process") -> int:
-        keep = keep or []
-        req = ffi.new("struct tns_spawn *")
-        c_offsets = ffi.new("char[]", offsets)
-        req.offsets, req.offsets_len = c_offsets, len(offsets)
-        req.userns_fd, req.timens_fd, req.unshare_flags = user_fd, time_fd, unshare
-        req.map_uid, req.map_gid, req.map_inner_root = map_uid, map_gid, int(map_root)
-        req.stdio = list(stdio)
-        keep_c = ffi.new("int[]", keep or [0])
-        req.keep_fds, req.n_keep_fds = keep_c, len(keep)
-        req.hold_fd, req.new_pgrp = hold_fd, int(new_pgrp)
-        alive: list[Any] = [keep_c, c_offsets]  # cdata must outlive the fork
-        if fn is not None:
-            req.fn, req.arg = fn, arg
-        else:
-            c_path = ffi.new("char[]", path.encode() if path else b"")
-            c_args = [ffi.new("char[]", a.encode()) for a in argv or []]
-            c_env = [ffi.new("char[]", e) for e in envp or []]
-            argv_c = ffi.new("char *[]", [*c_args, ffi.NULL])
-            envp_c = ffi.new("char *[]", [*c_env, ffi.NULL])
-            alive += [c_path, c_args, c_env, argv_c, envp_c]
-            req.path, req.argv, req.envp = c_path, argv_c, envp_c
-        if cwd:
-            c_cwd = ffi.new("char[]", os.fsencode(cwd))
-            alive.append(c_cwd)
-            req.cwd = c_cwd
-        stage = ffi.new("int *")
-        pid = lib.tns_spawn(req, stage)
-        if pid < 0:
-            exc = spawn_error(-pid, STAGES.get(stage[0], "fork"), what, argv)
-            exc.context["stage"] = STAGES.get(stage[0], "fork")
-            raise exc
-        return int(pid)
 
     def _spawn_in(self, target: dict[str, Any] | None, stdio: list[int], keep: list[int],
                   **kw: Any) -> tuple[dict[str, Any], list[int]]:
@@ -311,7 +272,7 @@ class Ops:
             if kw.get("cwd") and not os.path.isdir(kw["cwd"]):  # before anything enters
                 raise SpawnError(f"no such directory: {kw['cwd']}", errno=errno.ENOENT)
             try:
-                pid = self._fork(user_fd=user_fd, time_fd=time_fd, stdio=stdio, keep=keep, **kw)
+                pid = self.spawner.spawn(user_fd=user_fd, time_fd=time_fd, stdio=stdio, keep=keep, **kw)
             except TimensError as exc:
                 if ns_ident is not None and exc.context.get("stage") not in BEFORE_ENTRY:
                     # The child had joined the namespace before it failed: the kernel froze
@@ -409,3 +370,4 @@ class Ops:
             os.waitpid(pid, 0)
         except (ProcessLookupError, ChildProcessError):
             pass
+        self.spawner.reaped(pid)

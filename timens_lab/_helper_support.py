@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import shutil
+import stat
 
 from . import kernel
 from .errors import (
@@ -70,9 +72,12 @@ def resolve(cmd: str, env: list[str] | None, cwd: str | None) -> str:
     after entry would freeze a pending namespace for nothing."""
     if "/" in cmd:
         path = cmd if os.path.isabs(cmd) or not cwd else os.path.join(cwd, cmd)
-        if not os.path.exists(path):
-            raise SpawnError(f"command not found: {cmd}", errno=errno.ENOENT, exit_status=127)
-        if os.path.isdir(path) or not os.access(path, os.X_OK):
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            raise SpawnError(f"command not found: {cmd}", errno=errno.ENOENT,
+                             exit_status=127) from None
+        if stat.S_ISDIR(mode) or not os.access(path, os.X_OK):
             raise SpawnError(f"cannot run {cmd}: not an executable file", errno=errno.EACCES,
                              exit_status=126)
         return path
@@ -91,14 +96,23 @@ def host_clocks() -> tuple[int, int] | None:
 
     None when we cannot know them (we sit in a namespace whose offsets we cannot read).
     """
-    mono = kernel.clock_gettime_ns(kernel.CLOCKS["monotonic"])
-    boot = kernel.clock_gettime_ns(kernel.CLOCKS["boottime"])
+    own = _own_offsets()
+    if own is None:
+        return None
+    return (kernel.clock_gettime_ns(kernel.CLOCKS["monotonic"]) - own[0],
+            kernel.clock_gettime_ns(kernel.CLOCKS["boottime"]) - own[1])
+
+
+@functools.cache
+def _own_offsets() -> tuple[int, int] | None:
+    """Our own namespace's offsets, read once: the helper never changes namespace, and the
+    offsets of a namespace with a process in it are frozen (kernel-timens.md §0.6)."""
     own_ns = inode("/proc/self/ns/time")
     if own_ns == INIT_TIME_NS:
-        return mono, boot
+        return 0, 0
     if own_ns is not None and own_ns == inode("/proc/self/ns/time_for_children"):
         own = read_offsets("self")  # valid only when the two links match (finding 7)
-        return mono - own.monotonic_ns, boot - own.boottime_ns
+        return own.monotonic_ns, own.boottime_ns
     return None
 
 

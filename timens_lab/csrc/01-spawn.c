@@ -27,6 +27,8 @@ struct tns_spawn {
     int hold_fd;            /* holders: block reading this fd, exit at EOF */
     const char *offsets;    /* after unshare: written to /proc/self/timens_offsets in ONE write */
     int offsets_len;        /* (<= 2 lines, kernel-timens.md §3.2); 0 = write nothing */
+    void *holder_stack;     /* out: a holder sharing our memory runs on this stack; pass it to
+                             * tns_free_stack once the holder is reaped (NULL: nothing to free) */
 };
 
 enum {
@@ -211,9 +213,29 @@ static int tns_vfork_child(void *p) {
     return 127; /* not reached: tns_child execs or _exits */
 }
 
-static int tns_spawn(const struct tns_spawn *req, int *stage) {
+#define TNS_HOLDER_STACK (64 * 1024)
+#define TNS_GUARD 4096
+
+/* A holder's own stack, with a PROT_NONE guard page below it. */
+static void *tns_holder_stack(void) {
+    char *m = mmap(NULL, TNS_HOLDER_STACK + TNS_GUARD, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (m == MAP_FAILED) return NULL;
+    if (mprotect(m, TNS_GUARD, PROT_NONE) < 0) {
+        munmap(m, TNS_HOLDER_STACK + TNS_GUARD);
+        return NULL;
+    }
+    return m;
+}
+
+static void tns_free_stack(void *stack) {
+    if (stack != NULL) munmap(stack, TNS_HOLDER_STACK + TNS_GUARD);
+}
+
+static int tns_spawn(struct tns_spawn *req, int *stage) {
     int pipefd[2];
     *stage = 0;
+    req->holder_stack = NULL;
     if (pipe2(pipefd, O_CLOEXEC) < 0) return -errno;
     pid_t parent = getpid();
     /* A CLONE_VM|CLONE_VFORK child skips copying the helper's page tables (a Python process:
@@ -223,24 +245,53 @@ static int tns_spawn(const struct tns_spawn *req, int *stage) {
      * EINVAL with a shared mm, clone(CLONE_NEWUSER|CLONE_VM) is not (only CLONE_THREAD/FS are
      * refused, kernel/fork.c); the child then unshares CLONE_NEWTIME alone. */
     int use_vfork = req->timens_fd < 0 && req->userns_fd < 0 && req->hold_fd < 0 && req->fn == NULL;
+    /* A holder that joins nothing shares our memory too (CLONE_VM without CLONE_VFORK: it never
+     * execs). A fork would copy the helper's page tables and leave every page copy-on-write
+     * for as long as the holder lives, so each later write of the helper's Python heap
+     * faults and copies, per holder. The holder touches only its own stack and fd table (not
+     * shared: no CLONE_FILES), and after setup only blocks in read(); while it sets up, we
+     * wait for its report on the pipe. setns would refuse a shared mm (EUSERS, §2.4), so
+     * nested holders still fork. */
+    int use_vm_holder = req->hold_fd >= 0 && req->timens_fd < 0 && req->userns_fd < 0 &&
+                        req->fn == NULL;
+    /* Read by a shared-memory child as it starts: it lives until we return, which is after
+     * the child has reported (or died). */
+    struct tns_vfork_arg arg = {req, pipefd[1], parent, req->unshare_flags & ~CLONE_NEWUSER};
     sigset_t all, old;
     sigfillset(&all);
     sigprocmask(SIG_SETMASK, &all, &old);
     pid_t pid;
     int fork_err = 0;
     if (use_vfork) {
-        size_t size = 256 * 1024;
-        void *stack = mmap(NULL, size, PROT_READ | PROT_WRITE,
+        /* One stack, mapped once and kept: the helper is single-threaded and CLONE_VFORK holds
+         * us until the child has exec'd or exited, so it is never in use twice. Unmapping it
+         * after every spawn cost a TLB shootdown across CPUs each time. */
+        static void *stack;
+        const size_t size = 256 * 1024;
+        if (stack == NULL) {
+            void *m = mmap(NULL, size, PROT_READ | PROT_WRITE,
                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-        if (stack == MAP_FAILED) {
+            if (m != MAP_FAILED) stack = m;
+            else fork_err = errno;
+        }
+        if (stack == NULL) {
+            pid = -1;
+        } else {
+            int flags = CLONE_VM | CLONE_VFORK | SIGCHLD | (req->unshare_flags & CLONE_NEWUSER);
+            pid = clone(tns_vfork_child, (char *)stack + size, flags, &arg);
+            fork_err = errno;
+        }
+    } else if (use_vm_holder) {
+        void *hstack = tns_holder_stack();
+        if (hstack == NULL) {
             pid = -1;
             fork_err = errno;
         } else {
-            struct tns_vfork_arg a = {req, pipefd[1], parent, req->unshare_flags & ~CLONE_NEWUSER};
-            int flags = CLONE_VM | CLONE_VFORK | SIGCHLD | (req->unshare_flags & CLONE_NEWUSER);
-            pid = clone(tns_vfork_child, (char *)stack + size, flags, &a);
+            int flags = CLONE_VM | SIGCHLD | (req->unshare_flags & CLONE_NEWUSER);
+            pid = clone(tns_vfork_child, (char *)hstack + TNS_HOLDER_STACK + TNS_GUARD, flags, &arg);
             fork_err = errno;
-            munmap(stack, size);
+            if (pid < 0) tns_free_stack(hstack);
+            else req->holder_stack = hstack;
         }
     } else {
         pid = fork();
@@ -264,6 +315,8 @@ static int tns_spawn(const struct tns_spawn *req, int *stage) {
     if (n == (ssize_t)sizeof msg && msg[0] != 0) {
         int status;
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+        tns_free_stack(req->holder_stack);  /* reaped: nothing runs on it any more */
+        req->holder_stack = NULL;
         *stage = msg[0];
         return -msg[1];
     }

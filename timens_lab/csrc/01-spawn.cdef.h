@@ -20,8 +20,12 @@ struct tns_spawn {
     int hold_fd;            /* holders: block reading this fd, exit at EOF */
     const char *offsets;    /* after unshare: written to /proc/self/timens_offsets in ONE write */
     int offsets_len;        /* (<= 2 lines, kernel-timens.md §3.2); 0 = write nothing */
+    void *holder_stack;     /* out: stack of a holder sharing our memory; tns_free_stack it
+                             * once the holder is reaped (NULL: nothing to free) */
 };
 
 /* fork() a child that applies the request. Returns the pid, or -errno. When the child fails
  * before exec, *stage names the step (see STAGES in _helper.py) and the child is reaped. */
-int tns_spawn(const struct tns_spawn *req, int *stage);
+int tns_spawn(struct tns_spawn *req, int *stage);
+void tns_free_stack(void *stack);
+
