@@ -281,3 +281,18 @@ def test_value_error_from_the_api_is_shown(panel: Panel) -> None:
     panel.sample_button.click()
     assert "rate must be in" in panel.error.value
     assert "hint:" in panel.error.value
+
+
+@pytest.mark.filterwarnings("ignore:Widget.widgets is deprecated:DeprecationWarning")
+def test_closing_the_panel_tree_closes_every_widget_it_made(lab: FakeLab) -> None:
+    """The demo makes a panel at every rebuild and closes its tree afterwards: nothing may stay
+    in ipywidgets' registry (a Layout or Style replaced after construction would)."""
+    import ipywidgets as W
+
+    from timens_lab.views._widgets import close_tree
+
+    before = set(W.Widget.widgets)
+    panel = Panel(lab)
+    close_tree(panel.widget)
+    left = {k: type(w).__name__ for k, w in W.Widget.widgets.items() if k not in before}
+    assert left == {}

@@ -414,6 +414,31 @@ def test_frames_reach_a_webagg_view_with_periodic_full_frames(
     plot.close()
 
 
+@pytest.mark.filterwarnings("ignore:Widget.widgets is deprecated:DeprecationWarning")
+@pytest.mark.filterwarnings("ignore:Passing unrecognized arguments to super:DeprecationWarning")
+def test_closing_an_ipympl_figure_closes_its_widgets() -> None:
+    """Under ipympl a figure is a canvas widget with a Layout and a Toolbar (with its own
+    Layout); plt.close closes only the canvas, close_figure the rest too."""
+    import matplotlib.pyplot as plt
+
+    before_backend = plt.get_backend()  # before ipympl: importing it makes itself the backend
+    pytest.importorskip("ipympl")
+    import ipywidgets as W
+
+    from timens_lab.views._figure import close_figure, new_figure
+
+    plt.switch_backend("module://ipympl.backend_nbagg")
+    try:
+        before = set(W.Widget.widgets)
+        fig = new_figure((3.0, 2.0))
+        assert hasattr(fig.canvas, "comm")
+        close_figure(fig)
+        left = {k: type(w).__name__ for k, w in W.Widget.widgets.items() if k not in before}
+    finally:
+        plt.switch_backend(before_backend)
+    assert left == {}
+
+
 def test_start_outside_a_loop_says_what_to_do(source: SyntheticSource) -> None:
     """start() without a running loop explains the alternative instead of a bare asyncio error."""
     view = LiveView([DivergencePlot(source, ("monotonic",))])

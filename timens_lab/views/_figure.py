@@ -28,10 +28,17 @@ def new_figure(figsize: tuple[float, float], dpi: float = 100) -> Figure:
 
 
 def close_figure(fig: Figure) -> None:
-    """Forget the figure in pyplot (its registry would otherwise keep every view alive)."""
+    """Forget the figure in pyplot (its registry would otherwise keep every view alive) and,
+    under ipympl, close the canvas widget with its Layout and Toolbar: ``plt.close`` closes
+    only the canvas, and ipywidgets keeps the rest forever (two widgets a figure, or three)."""
     import matplotlib.pyplot as plt
 
+    from ._widgets import close_tree
+
+    canvas: Any = fig.canvas
     plt.close(fig)
+    if hasattr(canvas, "comm"):  # an ipympl canvas is a widget; Agg's is not
+        close_tree(canvas)
 
 
 def png_bytes(fig: Figure) -> bytes:

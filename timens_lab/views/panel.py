@@ -98,23 +98,25 @@ class Panel(traitlets.HasTraits):
         self.rootless = W.ToggleButtons(options=ROOTLESS, value=None, description="mode",
                                         style={"button_width": "84px"})
         self.create_button = W.Button(description="Create namespace", button_style="primary",
-                                      icon="plus", layout=W.Layout(width="170px"))
+                                      icon="plus", layout=_fit())
         self.apply_button = W.Button(description="Set offsets", icon="pencil",
-                                     tooltip="only while the namespace is pending")
+                                     tooltip="only while the namespace is pending", layout=_fit())
         self.namespace = W.Dropdown(options=[], description="namespace",
-                                    layout=W.Layout(width="360px"))
+                                    layout=W.Layout(width="360px"),
+                                    style={"description_width": "70px"})
         self.command = W.Text(value="sleep 600", description="command",
-                              layout=W.Layout(width="360px"))
-        self.run_button = W.Button(description="Run", icon="play")
+                              layout=W.Layout(width="360px"), style={"description_width": "70px"})
+        self.run_button = W.Button(description="Run", icon="play", layout=_fit())
         self.rate = W.FloatText(value=200.0, description="rate Hz", layout=W.Layout(width="190px"),
                                 style={"description_width": "70px"})
         self.clocks = W.SelectMultiple(options=SAMPLED_CLOCKS, value=("monotonic", "boottime"),
                                        description="clocks", rows=len(SAMPLED_CLOCKS))
-        self.sample_button = W.Button(description="Start sampler", icon="line-chart")
-        self.pause_button = W.Button(description="Pause samplers", icon="pause")
+        self.sample_button = W.Button(description="Start sampler", icon="line-chart",
+                                      layout=_fit())
+        self.pause_button = W.Button(description="Pause samplers", icon="pause", layout=_fit())
         self.pid = W.IntText(value=0, description="pid", layout=W.Layout(width="190px"),
                              style={"description_width": "70px"})
-        self.enter_button = W.Button(description="Enter by pid", icon="sign-in")
+        self.enter_button = W.Button(description="Enter by pid", icon="sign-in", layout=_fit())
         self.kill_button = W.Button(description="Kill", button_style="danger", icon="times")
         self.status = W.HTML()
         self.error = W.HTML()
@@ -138,13 +140,6 @@ class Panel(traitlets.HasTraits):
             W.HBox([self.pid, self.enter_button]), self.kill_button,
             self.status, self.error,
         ], layout=W.Layout(min_width="560px", flex="0 0 auto"))
-        # Buttons size to their labels: fixed widths clipped them in the browser
-        # ("Create names…", "Ente…"), and a flexible row shrank the text fields.
-        for button in (self.create_button, self.apply_button, self.run_button, self.sample_button,
-                       self.pause_button, self.enter_button):
-            button.layout = W.Layout(width="auto", min_width="fit-content", flex="0 0 auto")
-        for field in (self.namespace, self.command):
-            field.style = {"description_width": "70px"}
         self.refresh()
 
     def _ipython_display_(self) -> None:
@@ -338,6 +333,13 @@ class Panel(traitlets.HasTraits):
 
     def _say(self, text: str) -> None:
         self.status.value = text
+
+
+def _fit() -> W.Layout:
+    """A button sized to its label: fixed widths clipped them in the browser ("Create names…",
+    "Ente…"), and a flexible row shrank the text fields. Given at construction, never assigned
+    later: a replaced Layout (or Style) stays in ipywidgets' registry for good."""
+    return W.Layout(width="auto", min_width="fit-content", flex="0 0 auto")
 
 
 class _InputError(TimensError, ValueError):
