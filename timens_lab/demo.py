@@ -30,7 +30,9 @@ import collections
 import contextlib
 import gc
 import html
+import os
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -292,7 +294,7 @@ class DemoApp:
         if dash is None:
             return "no dashboard"
         if dash.view.error is not None:
-            return f"render loop: {dash.view.error}"
+            return f"render loop: {_where(dash.view.error)}"
         if not dash.view.running:
             return "render loop ended"
         if not self.live:
@@ -387,6 +389,13 @@ class _ReplayDash:
         self.source.close()
         self.plot.close()
         self.tree.close()
+
+
+def _where(err: BaseException) -> str:
+    """The error and the line that raised it, for the stage log (a recovery should say what)."""
+    tb = traceback.extract_tb(err.__traceback__)
+    at = f" (at {os.path.basename(tb[-1].filename)}:{tb[-1].lineno} in {tb[-1].name})" if tb else ""
+    return f"{type(err).__name__}: {err}{at}"
 
 
 def _default_lab() -> Any:
