@@ -184,7 +184,12 @@ class Ops:
         self.reap()
         child = self.children.get(int(rq["pid"]))
         if child is None:
-            raise NoSuchNamespaceError(f"process {rq['pid']} was not started by this Lab")
+            raise NoSuchNamespaceError(f"process {rq['pid']} was not started by this Lab "
+                                       "(or its exit status was already collected)")
+        if child.status is not None:
+            # Delivered: the Lab's Child keeps it from here. Forgetting it keeps a demo that
+            # starts samplers for hours from growing a record per child.
+            del self.children[child.pid]
         return {"returncode": returncode(child.status)}, []
 
     def op_close_ns(self, rq: dict[str, Any], fds: list[int]) -> tuple[dict[str, Any], list[int]]:
@@ -196,6 +201,7 @@ class Ops:
                 if child.ns == ns.id and child.status is None:
                     self._signal(child, signal.SIGKILL)
             self._release(ns)
+            del self.namespaces[ns.id]  # nothing asks about a closed one (_ns refuses it)
         return {}, []
 
     def op_list(self, rq: dict[str, Any], fds: list[int]) -> tuple[dict[str, Any], list[int]]:

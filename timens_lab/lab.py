@@ -155,6 +155,18 @@ class Lab:
         for ns in self._namespaces:
             ns._update({"closed": True})
 
+    def _forget(self, ns: TimeNamespace) -> None:
+        """``ns`` was closed, and with it every namespace nested in it: mark them so and drop
+        them, so a Lab that lives for hours keeps only what is open (a closed namespace's inode
+        may also come back for a new one: lineage must not remember it)."""
+        gone = {id(ns)}
+        ns._update({"closed": True})
+        for other in self._namespaces:  # creation order: parents before what is nested in them
+            if other.parent is not None and id(other.parent) in gone:
+                other._update({"closed": True})
+                gone.add(id(other))
+        self._namespaces = [n for n in self._namespaces if id(n) not in gone]
+
     @property
     def closed(self) -> bool:
         return self._sock is None

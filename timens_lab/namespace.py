@@ -144,10 +144,7 @@ class TimeNamespace(_Target):
         """Kill its processes (and namespaces nested in it) and let the namespace go."""
         if self.state != "closed":
             self.lab._call("close_ns", ns=self.id)
-        self._update({"closed": True})
-        for ns in self.lab._namespaces:
-            if ns.parent is self:
-                ns._update({"closed": True})
+        self.lab._forget(self)
 
     kill = close
 

@@ -98,11 +98,19 @@ async def _rebuild(app: Any, name: str) -> None:
     assert app.health() is None, (app.health(), list(app.log))
 
 
-async def _settled(app: Any) -> dict[str, Any]:
+async def _settled(app: Any, want: dict[str, Any] | None = None) -> dict[str, Any]:
     """Counts once the last rebuild's leftovers ended: old render tasks wake within a frame,
-    stopped samplers and killed holders are reaped by the helper on SIGCHLD."""
-    await asyncio.sleep(0.4)
-    return _counts(app)
+    stopped samplers and killed holders are reaped by the helper on SIGCHLD (slower on a
+    loaded CI machine). With ``want``: the first counts equal to it within 10 s, else the last
+    ones (a leak stays; a process still exiting does not). Without: two equal readings."""
+    deadline = time.monotonic() + 10
+    last = None
+    while True:
+        await asyncio.sleep(0.2)
+        now = _counts(app)
+        if now == (want if want is not None else last) or time.monotonic() > deadline:
+            return now
+        last = now
 
 
 @pytest.mark.filterwarnings("ignore:Widget.widgets is deprecated:DeprecationWarning")
@@ -142,7 +150,7 @@ def test_rebuilds_release_widgets_figures_fds_and_processes(
             await _settled(app)                      # every old render task has ended
             await _rebuild(app, QUICK[0])
             seen["dashboards"] = sum(d.lab is app.lab for d in list(dashboards))
-            seen["after"] = await _settled(app)
+            seen["after"] = await _settled(app, want=seen["before"])
         finally:
             gc.enable()
             app.stop()

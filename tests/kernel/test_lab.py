@@ -213,6 +213,20 @@ def test_namespace_close_kills_its_processes(lab: Lab) -> None:
     assert _wait_gone([ns.holder_pid], 2.0) == []
 
 
+def test_closed_namespaces_and_collected_children_are_forgotten(lab: Lab) -> None:
+    """A Lab that runs for hours (the demo) keeps records of what is open only: 100 namespaces,
+    each nested once, each with a command waited for, leave nothing behind on either side."""
+    for i in range(100):
+        outer = lab.namespace(monotonic=i)
+        inner = outer.namespace(monotonic=i + 1)
+        assert inner.spawn(["true"]).wait(5) == 0
+        outer.close()
+        assert inner.state == "closed"  # closed with the one it is nested in
+    assert lab.run(["true"], monotonic=1).wait(5) == 0
+    assert lab._namespaces == [] and lab.lineage() == {}
+    assert lab._call("list") == {"namespaces": [], "children": []}
+
+
 def _vm_kib(pid: int) -> int:
     with open(f"/proc/{pid}/status") as f:
         return next(int(line.split()[1]) for line in f if line.startswith("VmSize:"))
