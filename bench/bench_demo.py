@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import io
 import os
 import secrets
@@ -31,6 +30,7 @@ import urllib.request
 from pathlib import Path
 
 from bench._util import table
+from timens_lab.testing import same_address_space
 
 
 def _port() -> int:
@@ -91,7 +91,7 @@ def _rss_kb(pid: int) -> int:
     while todo:
         p, parent = todo.pop()
         try:
-            if parent is None or not _same_mm(p, parent):
+            if parent is None or not same_address_space(p, parent):
                 with open(f"/proc/{p}/status") as f:
                     total += next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
             with open(f"/proc/{p}/task/{p}/children") as f:
@@ -99,17 +99,6 @@ def _rss_kb(pid: int) -> int:
         except (OSError, StopIteration):
             continue
     return total
-
-
-def _same_mm(a: int, b: int) -> bool:
-    """kcmp(2) KCMP_VM: one address space? (False where the syscall number is unknown.)"""
-    nr = {"x86_64": 312, "aarch64": 272}.get(os.uname().machine)
-    if nr is None:
-        return False
-    return bool(_LIBC.syscall(nr, a, b, 1, 0, 0) == 0)  # KCMP_VM = 1 (linux/kcmp.h)
-
-
-_LIBC = ctypes.CDLL(None, use_errno=True)
 
 
 def _own_rss_kb() -> int:

@@ -1,4 +1,4 @@
-"""Helpers for tests and CI: run commands on a simulated machine without time namespaces.
+"""Helpers for tests, benches and CI: a simulated machine without time namespaces, and kcmp.
 
 :func:`locked_down_argv` wraps a command so that it runs inside a fresh user namespace (util-linux
 ``unshare --user --map-root-user``) whose ``user.max_time_namespaces`` and
@@ -65,3 +65,20 @@ def locked_down_argv(argv: Sequence[str], *, python: str | None = None) -> list[
                                 "util-linux)")
     return [unshare, "--user", "--map-root-user", "--", python or sys.executable, "-c",
             _LOCK_DOWN, *argv]
+
+
+def same_address_space(a: int, b: int) -> bool | None:
+    """Do processes ``a`` and ``b`` share one address space? kcmp(2) with KCMP_VM, e.g. a
+    namespace holder and its helper (csrc/01-spawn.c: holders are CLONE_VM children). None
+    where the syscall number is not known here (only x86_64 and aarch64 are)."""
+    import ctypes
+    import os
+
+    nr = {"x86_64": 312, "aarch64": 272}.get(os.uname().machine)
+    if nr is None:
+        return None
+    libc = ctypes.CDLL(None, use_errno=True)
+    r = libc.syscall(nr, a, b, 1, 0, 0)  # KCMP_VM = 1 (linux/kcmp.h)
+    if r < 0:
+        raise OSError(ctypes.get_errno(), f"kcmp({a}, {b}): {os.strerror(ctypes.get_errno())}")
+    return r == 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import signal
@@ -25,6 +24,7 @@ from timens_lab.errors import (
 )
 from timens_lab.lab import PIPE, Lab
 from timens_lab.offsets import NSEC, Offsets, read_offsets
+from timens_lab.testing import same_address_space
 
 pytestmark = pytest.mark.usefixtures("need_timens")
 
@@ -233,14 +233,10 @@ def _vm_kib(pid: int) -> int:
 
 
 def _same_mm(a: int, b: int) -> bool:
-    """kcmp(2) KCMP_VM: do the two processes share one address space?"""
-    nr = {"x86_64": 312, "aarch64": 272}.get(os.uname().machine)
-    if nr is None:
+    shared = same_address_space(a, b)
+    if shared is None:
         pytest.skip("kcmp syscall number unknown for this architecture")
-    libc = ctypes.CDLL(None, use_errno=True)
-    r = libc.syscall(nr, a, b, 1, 0, 0)  # KCMP_VM = 1 (linux/kcmp.h)
-    assert r >= 0, os.strerror(ctypes.get_errno())
-    return r == 0
+    return shared
 
 
 def test_holders_share_the_helper_memory_and_their_stacks_are_freed(lab: Lab) -> None:
