@@ -248,10 +248,12 @@ static int tns_spawn(struct tns_spawn *req, int *stage) {
     /* A holder that joins nothing shares our memory too (CLONE_VM without CLONE_VFORK: it never
      * execs). A fork would copy the helper's page tables and leave every page copy-on-write
      * for as long as the holder lives, so each later write of the helper's Python heap
-     * faults and copies, per holder. The holder touches only its own stack and fd table (not
-     * shared: no CLONE_FILES), and after setup only blocks in read(); while it sets up, we
-     * wait for its report on the pipe. setns would refuse a shared mm (EUSERS, §2.4), so
-     * nested holders still fork. */
+     * faults and copies, per holder. The holder writes only its own stack, its own fd table
+     * (no CLONE_FILES) and, through a failing libc call, errno: the TLS it shares with us
+     * (sigaction on glibc's reserved signals 32/33 fails with EINVAL). That is harmless
+     * because we never run at the same time: while it sets up, we are blocked reading its
+     * report on the pipe, and after that it only blocks in read() with no handler that could
+     * interrupt it. setns would refuse a shared mm (EUSERS, §2.4), so nested holders fork. */
     int use_vm_holder = req->hold_fd >= 0 && req->timens_fd < 0 && req->userns_fd < 0 &&
                         req->fn == NULL;
     /* Read by a shared-memory child as it starts: it lives until we return, which is after
