@@ -7,10 +7,12 @@ module with ``python -m timens_lab._helper FD`` (fork+exec: no Python runs in a 
 the kernel) and talks to it over a SOCK_SEQPACKET socketpair (_wire.py).
 
 Lifetime: the helper exits, killing every process it started, when the Lab's socket closes or
-the owning process dies (a pidfd of the parent, robust to SIGKILL and to the socket being
-inherited elsewhere). Its children carry PR_SET_PDEATHSIG=SIGKILL, so they die with it even if
-the helper itself is SIGKILLed. It is a child subreaper, so orphans of commands come back to it
-and are killed at shutdown.
+the owning process dies (a pidfd of the owner, robust to SIGKILL and to the socket being
+inherited elsewhere). It is a child subreaper, so orphans of commands (grandchildren, daemons
+that double-forked) come back to it, and at shutdown it kills and reaps until it has no child
+left (_reaper.py). The process the Lab starts is a guard that forks the helper and outlives it:
+if the helper is SIGKILLed, its children (PR_SET_PDEATHSIG=SIGKILL) and its orphans pass to the
+guard, which kills and reaps them.
 """
 
 from __future__ import annotations
@@ -24,20 +26,17 @@ import socket
 import sys
 from typing import Any
 
-from . import _wire, kernel
+from . import _reaper, _wire, kernel
 from ._helper_ops import Ops
 from .errors import ResourceLimitError, SpawnError, TimensError
 
 
-def serve(sock: socket.socket, owner_pid: int) -> int:
+def serve(sock: socket.socket, owner_fd: int) -> int:
     ops = Ops()
     sel = selectors.DefaultSelector()
     sel.register(sock, selectors.EVENT_READ, "sock")
-    try:
-        owner_fd = kernel.pidfd_open(owner_pid)
+    if owner_fd >= 0:  # else no pidfds (Linux < 5.3): socket EOF has to do
         sel.register(owner_fd, selectors.EVENT_READ, "owner")
-    except OSError:  # the owner is already gone, or no pidfd (Linux < 5.3): socket EOF suffices
-        owner_fd = -1
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)  # wake select(); reaping happens below
@@ -64,8 +63,6 @@ def serve(sock: socket.socket, owner_pid: int) -> int:
         return 0
     finally:
         ops.shutdown()
-        if owner_fd >= 0:
-            os.close(owner_fd)
 
 
 def _answer(sock: socket.socket, ops: Ops, request: dict[str, Any], fds: list[int]) -> None:
@@ -121,13 +118,25 @@ def main(argv: list[str]) -> int:
         return 2
     sock = socket.socket(fileno=int(argv[0]))
     os.set_inheritable(sock.fileno(), False)
-    owner = os.getppid()
-    kernel.set_child_subreaper(True)
+    owner_fd = _reaper.owner_pidfd()
+    if owner_fd is None:  # the owner died before we started: nothing to serve
+        return 0
     # SIGINT from a terminal goes to the whole foreground group; the owner decides, not us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    kernel.set_child_subreaper(True)  # not inherited across fork (prctl(2)): set in both
+    helper = os.fork()  # the process is single-threaded here: a plain fork is safe
+    if helper:
+        # The guard: no socket (the Lab must see EOF when the helper dies), its own process
+        # group (a killpg of the owner's group must not take guard and helper down together).
+        sock.close()
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        with contextlib.suppress(OSError):
+            os.setpgid(0, 0)
+        return _reaper.guard(helper, owner_fd)
+    kernel.set_child_subreaper(True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        return serve(sock, owner)
+        return serve(sock, owner_fd)
     finally:
         sock.close()
 

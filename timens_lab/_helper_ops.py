@@ -13,42 +13,26 @@ import dataclasses
 import errno
 import os
 import signal
+import time
 from typing import Any
 
-from . import kernel
+from . import _holder, _reaper, kernel
 from ._helper_support import (
-    children_of,
     close_quiet,
     host_clocks,
     inode,
     resolve,
     returncode,
 )
+from ._holder import Namespace
 from ._spawner import Spawner
 from ._timens import ffi, lib
 from .errors import NoSuchNamespaceError, PrivilegeError, SpawnError, TimensError
-from .offsets import Offsets, read_offsets, write_offsets
+from .offsets import Offsets
 
 #: Spawn stages that fail before the child is in the target namespace (csrc/01-spawn.c order).
 BEFORE_ENTRY = frozenset({"fork", "prctl(PR_SET_PDEATHSIG)", "setpgid", "setns(CLONE_NEWUSER)",
                           "setns(CLONE_NEWTIME)"})
-
-
-@dataclasses.dataclass
-class Namespace:
-    id: int
-    holder: int
-    hold_w: int                 # closing it makes the holder exit (it blocks reading the pipe)
-    time_fd: int                # /proc/<holder>/ns/time_for_children: the namespace itself
-    user_fd: int                # the user namespace that owns it (rootless), else -1
-    inode: int
-    ns_id: int | None
-    rootless: bool
-    map_uid: int                # our uid as seen inside its user namespace (for nesting)
-    map_gid: int
-    parent: int | None
-    frozen: bool = False
-    closed: bool = False
 
 
 @dataclasses.dataclass
@@ -63,6 +47,8 @@ class Ops:
     def __init__(self) -> None:
         self.namespaces: dict[int, Namespace] = {}
         self.children: dict[int, ChildRec] = {}
+        #: holders not reaped yet, by pid (a closed namespace's holder stays until reaped)
+        self.holders: dict[int, Namespace] = {}
         self.next_id = 1
         self.stopping = False
         self.root = kernel.has_effective_cap(kernel.CAP_SYS_ADMIN)
@@ -74,7 +60,7 @@ class Ops:
         return {"pid": os.getpid(), "uid": os.geteuid(), "time_ns": inode("/proc/self/ns/time")}, []
 
     def op_create(self, rq: dict[str, Any], fds: list[int]) -> tuple[dict[str, Any], list[int]]:
-        parent = self._ns(rq["parent"]) if rq.get("parent") is not None else None
+        parent = self._live_ns(rq["parent"]) if rq.get("parent") is not None else None
         rootless = bool(rq.get("rootless"))
         map_root = bool(rq.get("map_root"))
         outer_uid = parent.map_uid if parent else os.geteuid()
@@ -87,6 +73,13 @@ class Ops:
                 time_fd=parent.time_fd if parent else -1,
                 unshare=flags, map_uid=outer_uid if rootless else -1, map_gid=outer_gid,
                 map_root=map_root, hold_fd=hold_r, what="create a time namespace")
+        except TimensError as exc:
+            os.close(hold_w)
+            if parent and exc.context.get("stage") not in BEFORE_ENTRY:
+                # The holder had joined the parent before it failed: setns froze the parent's
+                # offsets all the same (timens_install → timens_commit, kernel-timens.md §2.4).
+                self._froze(parent, exc)
+            raise
         except BaseException:
             os.close(hold_w)
             raise
@@ -98,8 +91,9 @@ class Ops:
             ns = self._adopt(pid, hold_w, rootless, parent,
                              0 if map_root else outer_uid, 0 if map_root else outer_gid)
         except BaseException:
-            self._kill_pid(pid)
             os.close(hold_w)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)  # our unreaped child: the pid is still its own
             raise
         try:
             self._write(ns, rq.get("monotonic_ns"), rq.get("boottime_ns"))
@@ -110,12 +104,12 @@ class Ops:
         return self._describe(ns), []
 
     def op_set_offsets(self, rq: dict[str, Any], fds: list[int]) -> tuple[dict[str, Any], list[int]]:
-        ns = self._ns(rq["ns"])
+        ns = self._live_ns(rq["ns"])
         self._write(ns, rq.get("monotonic_ns"), rq.get("boottime_ns"))
         return self._describe(ns), []
 
     def op_describe(self, rq: dict[str, Any], fds: list[int]) -> tuple[dict[str, Any], list[int]]:
-        return self._describe(self._ns(rq["ns"])), []
+        return self._describe(self._live_ns(rq["ns"])), []
 
     def op_inspect(self, rq: dict[str, Any], fds: list[int]) -> tuple[dict[str, Any], list[int]]:
         """Open a foreign time namespace (by pid or nsfs path) and say what it is."""
@@ -206,7 +200,7 @@ class Ops:
 
     def op_list(self, rq: dict[str, Any], fds: list[int]) -> tuple[dict[str, Any], list[int]]:
         self.reap()
-        return {"namespaces": [self._describe(n) for n in self.namespaces.values()],
+        return {"namespaces": [self._describe(n, strict=False) for n in self.namespaces.values()],
                 "children": [{"pid": c.pid, "ns": c.ns, "returncode": returncode(c.status)}
                              for c in self.children.values()]}, []
 
@@ -226,34 +220,46 @@ class Ops:
                 return
             if pid == 0:
                 return
-            self.spawner.reaped(pid)
-            child = self.children.get(pid)
-            if child is not None:
-                child.status = status
-                close_quiet(child.pidfd)
-                child.pidfd = -1
+            self._reaped(pid, status)
 
     def shutdown(self) -> None:
-        """Kill everything we started, then orphans reparented to us; reap them all."""
+        """Kill everything we started and every orphan reparented to us, and reap them all: the
+        loop runs until we have no child left (or HELPER_DEADLINE; the guard then goes on)."""
         for child in self.children.values():
             if child.status is None:
                 self._signal(child, signal.SIGKILL)
         for ns in self.namespaces.values():
             if not ns.closed:
                 self._release(ns)
-        me = str(os.getpid())
-        for pid in children_of(me):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        while True:
-            try:
-                pid, _ = os.waitpid(-1, 0)
-            except ChildProcessError:
-                break
-            self.spawner.reaped(pid)
+        _reaper.kill_and_reap(time.monotonic() + _reaper.HELPER_DEADLINE, self._reaped)
         for child in self.children.values():
             close_quiet(child.pidfd)
             child.pidfd = -1
+        for ns in list(self.holders.values()):
+            close_quiet(ns.holder_fd)
+
+    def _reaped(self, pid: int, status: int) -> None:
+        """``pid`` was reaped by waitpid(-1): update whichever record it was, by pid — safe
+        here, since until this moment the pid was our unreaped child and could not be reused."""
+        self.spawner.reaped(pid)
+        child = self.children.get(pid)
+        if child is not None and child.status is None:
+            child.status = status
+            close_quiet(child.pidfd)
+            child.pidfd = -1
+        ns = self.holders.pop(pid, None)
+        if ns is not None:
+            self._holder_gone(ns, os.waitstatus_to_exitcode(status))
+
+    def _holder_gone(self, ns: Namespace, rc: int) -> None:
+        """The holder is reaped: a namespace still open learns it died (later calls raise
+        NamespaceGoneError); its pidfd stays open until close() so signals go nowhere."""
+        self.holders.pop(ns.holder, None)
+        self.spawner.reaped(ns.holder)
+        if not ns.closed:
+            ns.gone = rc
+        else:
+            close_quiet(ns.holder_fd)
 
     # --- internals
 
@@ -263,6 +269,38 @@ class Ops:
             raise NoSuchNamespaceError(f"namespace {ident} is closed or unknown")
         return ns
 
+    def _live_ns(self, ident: Any) -> Namespace:
+        """An open namespace whose holder is alive; NamespaceGoneError if it died (reaped
+        here by handle if the SIGCHLD wake-up has not done it yet)."""
+        ns = self._ns(ident)
+        if ns.gone is None and _holder.has_exited(ns.holder_fd):
+            self._reap_holder(ns)
+        if ns.gone is not None:
+            raise _holder.gone_error(ns)
+        return ns
+
+    def _reap_holder(self, ns: Namespace) -> None:
+        rc = _holder.reap(ns)
+        if rc is not None:
+            self._holder_gone(ns, rc)
+
+    def _holder_call(self, ns: Namespace, fn: Any, *args: Any) -> Any:
+        """fn(ns, *args) on the holder's /proc files; gone error if it died under our feet."""
+        try:
+            return fn(ns, *args)
+        except TimensError:
+            raise
+        except (_holder.GoneNow, OSError):
+            if not _holder.has_exited(ns.holder_fd):
+                raise
+            self._reap_holder(ns)
+            raise _holder.gone_error(ns) from None
+
+    def _froze(self, ns: Namespace, exc: TimensError) -> None:
+        ns.frozen = True
+        exc.context["frozen"] = True
+        exc.message += " (the child had entered the namespace: its offsets are now frozen)"
+
     def _spawn_in(self, target: dict[str, Any] | None, stdio: list[int], keep: list[int],
                   **kw: Any) -> tuple[dict[str, Any], list[int]]:
         ns_ident: int | None = None
@@ -270,7 +308,7 @@ class Ops:
         opened: list[int] = []
         try:
             if target and "ns" in target:
-                ns = self._ns(target["ns"])
+                ns = self._live_ns(target["ns"])
                 ns_ident, time_fd, user_fd = ns.id, ns.time_fd, ns.user_fd
             elif target:
                 time_fd, user_fd = self._open_target(target)
@@ -283,9 +321,7 @@ class Ops:
                 if ns_ident is not None and exc.context.get("stage") not in BEFORE_ENTRY:
                     # The child had joined the namespace before it failed: the kernel froze
                     # the offsets all the same (timens_install → timens_commit).
-                    self.namespaces[ns_ident].frozen = True
-                    exc.context["frozen"] = True
-                    exc.message += " (the child had entered the namespace: its offsets are now frozen)"
+                    self._froze(self.namespaces[ns_ident], exc)
                 raise
         finally:
             for fd in opened:
@@ -295,6 +331,9 @@ class Ops:
         return self._track(pid, ns_ident)
 
     def _track(self, pid: int, ns_ident: int | None) -> tuple[dict[str, Any], list[int]]:
+        # Race-free: pid is our child and we have not reaped it (only this single-threaded
+        # process reaps, in reap()/shutdown()), so even if it already exited its number is
+        # still its own. From here on we know it by this handle.
         pidfd = kernel.pidfd_open(pid)
         self.children[pid] = ChildRec(pid, pidfd, ns_ident)
         client_fd = os.dup(pidfd)
@@ -332,13 +371,30 @@ class Ops:
 
     def _adopt(self, pid: int, hold_w: int, rootless: bool, parent: Namespace | None,
                map_uid: int, map_gid: int) -> Namespace:
-        time_fd = os.open(f"/proc/{pid}/ns/time_for_children", os.O_RDONLY | os.O_CLOEXEC)
-        user_fd = os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC) if rootless else (
-            os.dup(parent.user_fd) if parent and parent.user_fd >= 0 else -1)
-        ns = Namespace(self.next_id, pid, hold_w, time_fd, user_fd, os.fstat(time_fd).st_ino,
-                       kernel.ns_get_id(time_fd), rootless or bool(parent and parent.rootless),
-                       map_uid, map_gid, parent.id if parent else None)
+        # Opened by pid while the holder is our unreaped child: its number is still its own
+        # (see _track). The pidfd is how we know it from here on (_holder.py).
+        holder_fd = kernel.pidfd_open(pid)
+        fds = [holder_fd]
+        try:
+            fds.append(os.open(f"/proc/{pid}/ns/time_for_children", os.O_RDONLY | os.O_CLOEXEC))
+            time_fd = fds[-1]
+            user_fd = -1
+            if rootless:
+                fds.append(os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC))
+                user_fd = fds[-1]
+            elif parent and parent.user_fd >= 0:
+                fds.append(os.dup(parent.user_fd))
+                user_fd = fds[-1]
+            ns = Namespace(self.next_id, pid, holder_fd, hold_w, time_fd, user_fd,
+                           os.fstat(time_fd).st_ino, kernel.ns_get_id(time_fd),
+                           rootless or bool(parent and parent.rootless), map_uid, map_gid,
+                           parent.id if parent else None)
+        except BaseException:
+            for fd in fds:
+                close_quiet(fd)
+            raise
         self.namespaces[ns.id] = ns
+        self.holders[pid] = ns
         self.next_id += 1
         return ns
 
@@ -350,30 +406,37 @@ class Ops:
         host = host_clocks()
         if host is not None:  # explain ERANGE before the kernel says it
             offsets.check_range(*host, clocks=clocks)
-        write_offsets(ns.holder, offsets, clocks)
+        self._holder_call(ns, _holder.write_offsets, offsets, clocks)
 
-    def _describe(self, ns: Namespace) -> dict[str, Any]:
-        off = read_offsets(ns.holder) if not ns.closed else Offsets()
+    def _describe(self, ns: Namespace, strict: bool = True) -> dict[str, Any]:
+        """What the Lab shows of ``ns``; offsets read from its holder (``strict``: a gone
+        holder raises; else it is described with zero offsets and ``gone`` set)."""
+        off = Offsets()
+        if not ns.closed and ns.gone is None:
+            try:
+                off = self._holder_call(ns, _holder.read_offsets)
+            except TimensError:
+                if strict:
+                    raise
         return {"id": ns.id, "holder": ns.holder, "inode": ns.inode, "ns_id": ns.ns_id,
                 "rootless": ns.rootless, "parent": ns.parent, "frozen": ns.frozen,
-                "closed": ns.closed, "monotonic_ns": off.monotonic_ns,
+                "closed": ns.closed, "gone": ns.gone, "monotonic_ns": off.monotonic_ns,
                 "boottime_ns": off.boottime_ns,
                 "userns": os.fstat(ns.user_fd).st_ino if ns.user_fd >= 0 else None}
 
     def _release(self, ns: Namespace) -> None:
+        """Let the namespace go: SIGKILL the holder by handle (closing hold_w alone would do,
+        but a holder stopped by SIGSTOP would not notice); it is reaped by reap()."""
         ns.closed = True
         for fd in (ns.hold_w, ns.time_fd, ns.user_fd):
             close_quiet(fd)
-        self._kill_pid(ns.holder)
+        if ns.gone is not None or ns.holder not in self.holders:
+            close_quiet(ns.holder_fd)  # already reaped: nothing to signal
+            return
+        _holder.kill(ns)
+        _holder.wait_exit(ns, 0.5)  # so reap() below finds it and frees its stack now
+        self.reap()
 
     def _signal(self, child: ChildRec, sig: int) -> None:
         with contextlib.suppress(OSError):
             kernel.pidfd_send_signal(child.pidfd, sig)
-
-    def _kill_pid(self, pid: int) -> None:
-        try:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-        except (ProcessLookupError, ChildProcessError):
-            pass
-        self.spawner.reaped(pid)

@@ -101,6 +101,15 @@ class NoSuchNamespaceError(TimensError, LookupError):
     hint = "pass a live pid (see `timens-lab tree`) or a path such as /proc/PID/ns/time"
 
 
+class NamespaceGoneError(NoSuchNamespaceError):
+    """The holder of a namespace this Lab created died (killed from outside the Lab): the
+    namespace can no longer be edited or entered through it, and its pid may belong to a
+    stranger now, so timens-lab refuses rather than act on that number."""
+
+    hint = ("something outside timens-lab killed the namespace's holder process; close this "
+            "namespace (ns.close() is safe) and create a new one")
+
+
 class HelperDiedError(TimensError):
     """The helper process that owns the namespaces is gone."""
 
@@ -160,9 +169,9 @@ _TYPES: dict[str, type[TimensError]] = {
     cls.__name__: cls for cls in (
         InvalidOffsetError, OffsetRangeError, OffsetsFrozenError, NamespaceLimitError,
         MultiThreadedError, PrivilegeError, TimeNamespaceUnavailable, SpawnError,
-        NoSuchNamespaceError, HelperDiedError, LabClosedError, ResourceLimitError,
-        RecordingError, NotARecordingError, RecordingVersionError, RecordingTruncatedError,
-        RecordingCorruptError,
+        NoSuchNamespaceError, NamespaceGoneError, HelperDiedError, LabClosedError,
+        ResourceLimitError, RecordingError, NotARecordingError, RecordingVersionError,
+        RecordingTruncatedError, RecordingCorruptError,
     )
 }
 
