@@ -29,7 +29,7 @@ from .offsets import read_offsets
 STAGES = {1: "prctl(PR_SET_PDEATHSIG)", 2: "setns(CLONE_NEWUSER)", 3: "setns(CLONE_NEWTIME)",
           4: "unshare", 5: "write /proc/self/setgroups", 6: "write /proc/self/uid_map",
           7: "write /proc/self/gid_map", 8: "set up stdio", 9: "pass fds", 10: "chdir",
-          11: "execve", 12: "setpgid", 13: "write /proc/self/timens_offsets"}
+          11: "execve", 12: "setpgid", 13: "write /proc/self/timens_offsets", 14: "report"}
 INIT_TIME_NS = 4026531834  # PROC_TIME_INIT_INO (include/linux/proc_ns.h)
 
 
@@ -47,7 +47,8 @@ def spawn_error(err: int, stage: str, what: str, argv: list[str] | None) -> Time
         return NamespaceLimitError(
             f"cannot {what}: ENOSPC from unshare — a limit is reached "
             f"(user.max_time_namespaces={sysctl('max_time_namespaces')}, "
-            f"user.max_user_namespaces={sysctl('max_user_namespaces')})", errno=err)
+            f"user.max_user_namespaces={sysctl('max_user_namespaces')}, or user namespaces "
+            "nested 32 deep)", errno=err)
     if stage in ("unshare", "setns(CLONE_NEWUSER)", "setns(CLONE_NEWTIME)",
                  "write /proc/self/uid_map", "write /proc/self/gid_map") and err == errno.EPERM:
         return PrivilegeError(f"cannot {what}: {stage} was refused (EPERM)", errno=err)
@@ -60,6 +61,9 @@ def spawn_error(err: int, stage: str, what: str, argv: list[str] | None) -> Time
         if err == errno.EPERM:
             return PrivilegeError("no CAP_SYS_TIME to set offsets (EPERM)", errno=err)
         return InvalidOffsetError(f"the kernel refused the offsets: {os.strerror(err)}", errno=err)
+    if stage == "report":
+        return SpawnError(f"cannot {what}: the child died before it reported "
+                          f"(killed from outside?): {os.strerror(err)}", errno=err)
     if stage == "execve" and err == errno.ENOENT:
         return SpawnError(f"command not found: {name}", errno=err, exit_status=127)
     if stage == "execve":

@@ -34,7 +34,7 @@ struct tns_spawn {
 enum {
     TNS_STAGE_PDEATHSIG = 1, TNS_STAGE_SETNS_USER, TNS_STAGE_SETNS_TIME, TNS_STAGE_UNSHARE,
     TNS_STAGE_SETGROUPS, TNS_STAGE_UID_MAP, TNS_STAGE_GID_MAP, TNS_STAGE_STDIO, TNS_STAGE_FDS,
-    TNS_STAGE_CHDIR, TNS_STAGE_EXEC, TNS_STAGE_PGRP, TNS_STAGE_OFFSETS,
+    TNS_STAGE_CHDIR, TNS_STAGE_EXEC, TNS_STAGE_PGRP, TNS_STAGE_OFFSETS, TNS_STAGE_REPORT,
 };
 
 #ifndef SYS_close_range
@@ -88,7 +88,14 @@ static void tns_child(const struct tns_spawn *rq, int errfd, pid_t parent) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = SIG_DFL;
-    for (int s = 1; s < 65; s++) if (s != SIGKILL && s != SIGSTOP) sigaction(s, &sa, NULL);
+    /* Only signals sigaction accepts: a failing libc call writes errno, and a holder that shares
+     * our memory shares our errno too (CLONE_VM without CLONE_SETTLS). SIGKILL/SIGSTOP and
+     * the signals libc reserves for itself (32 .. SIGRTMIN-1 on glibc) are refused (EINVAL);
+     * SIGRTMIN only reads a libc variable. */
+    for (int s = 1; s < 65; s++) {
+        if (s == SIGKILL || s == SIGSTOP || (s >= 32 && s < SIGRTMIN)) continue;
+        sigaction(s, &sa, NULL);
+    }
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
@@ -153,7 +160,10 @@ static void tns_child(const struct tns_spawn *rq, int errfd, pid_t parent) {
         kept[i] = fcntl(rq->keep_fds[i], F_DUPFD, base);
         if (kept[i] < 0) tns_child_fail(errfd, TNS_STAGE_FDS, errno);
     }
-    int herr = rq->hold_fd >= 0 ? fcntl(rq->hold_fd, F_DUPFD, base) : -1;
+    int herr = -1;
+    /* A failed dup must fail here: falling through would make a holder exec(NULL). */
+    if (rq->hold_fd >= 0 && (herr = fcntl(rq->hold_fd, F_DUPFD, base)) < 0)
+        tns_child_fail(errfd, TNS_STAGE_FDS, errno);
     int e2 = fcntl(errfd, F_DUPFD_CLOEXEC, base);
     if (e2 < 0) tns_child_fail(errfd, TNS_STAGE_FDS, errno);
     errfd = e2;
@@ -169,7 +179,9 @@ static void tns_child(const struct tns_spawn *rq, int errfd, pid_t parent) {
     int lowest = 3 + nkeep + (hold >= 0 ? 1 : 0);
     if (dup2(errfd, lowest) < 0) tns_child_fail(errfd, TNS_STAGE_FDS, errno);
     errfd = lowest;
-    fcntl(errfd, F_SETFD, FD_CLOEXEC);
+    /* Without CLOEXEC the pipe would stay open across exec and the helper would wait for the
+     * command to exit instead of seeing EOF at exec. */
+    if (fcntl(errfd, F_SETFD, FD_CLOEXEC) < 0) tns_child_fail(errfd, TNS_STAGE_FDS, errno);
     tns_close_others(lowest + 1);
 
     if (rq->cwd && chdir(rq->cwd) < 0) tns_child_fail(errfd, TNS_STAGE_CHDIR, errno);
@@ -194,6 +206,7 @@ static void tns_child(const struct tns_spawn *rq, int errfd, pid_t parent) {
         close(errfd);
         _exit(rq->fn(rq->arg));
     }
+    if (rq->path == NULL) tns_child_fail(errfd, TNS_STAGE_EXEC, EFAULT);
     execve(rq->path, rq->argv, rq->envp);
     tns_child_fail(errfd, TNS_STAGE_EXEC, errno);
 }
@@ -249,11 +262,15 @@ static int tns_spawn(struct tns_spawn *req, int *stage) {
      * execs). A fork would copy the helper's page tables and leave every page copy-on-write
      * for as long as the holder lives, so each later write of the helper's Python heap
      * faults and copies, per holder. The holder writes only its own stack, its own fd table
-     * (no CLONE_FILES) and, through a failing libc call, errno: the TLS it shares with us
-     * (sigaction on glibc's reserved signals 32/33 fails with EINVAL). That is harmless
-     * because we never run at the same time: while it sets up, we are blocked reading its
-     * report on the pipe, and after that it only blocks in read() with no handler that could
-     * interrupt it. setns would refuse a shared mm (EUSERS, §2.4), so nested holders fork. */
+     * (no CLONE_FILES) and, through a failing libc call, errno: the TLS it shares with us. We
+     * do run at the same time (from clone() until we block in read()), so: tns_child makes no
+     * call that fails on a normal path (it skips the signals sigaction refuses), we look at
+     * errno after clone() only when clone failed (no holder then), and every signal stays
+     * blocked here until its report is read, so that read() cannot end early with EINTR (and
+     * an errno the holder may have just overwritten), nor let us return and free the request
+     * while the holder still reads it. After its report it only blocks in read() with no
+     * handler installed. setns would refuse a shared mm (EUSERS, §2.4), so nested holders
+     * fork. */
     int use_vm_holder = req->hold_fd >= 0 && req->timens_fd < 0 && req->userns_fd < 0 &&
                         req->fn == NULL;
     /* Read by a shared-memory child as it starts: it lives until we return, which is after
@@ -261,6 +278,7 @@ static int tns_spawn(struct tns_spawn *req, int *stage) {
     struct tns_vfork_arg arg = {req, pipefd[1], parent, req->unshare_flags & ~CLONE_NEWUSER};
     sigset_t all, old;
     sigfillset(&all);
+    /* Blocked from before the clone until the child's report is read (or it is reaped). */
     sigprocmask(SIG_SETMASK, &all, &old);
     pid_t pid;
     int fork_err = 0;
@@ -303,26 +321,40 @@ static int tns_spawn(struct tns_spawn *req, int *stage) {
             tns_child(req, pipefd[1], parent);
         }
     }
-    sigprocmask(SIG_SETMASK, &old, NULL);
     if (pid < 0) {
+        sigprocmask(SIG_SETMASK, &old, NULL);
         close(pipefd[0]);
         close(pipefd[1]);
         return -fork_err;
     }
     close(pipefd[1]);
+    /* Signals are still blocked (see use_vm_holder): nothing interrupts this read. */
     int msg[2] = {0, 0};
     ssize_t n;
     do { n = read(pipefd[0], msg, sizeof msg); } while (n < 0 && errno == EINTR);
+    int read_err = n < 0 ? errno : 0;
     close(pipefd[0]);
-    if (n == (ssize_t)sizeof msg && msg[0] != 0) {
+    /* EOF means every copy of the pipe's write end is closed: for a child that execs, exec
+     * succeeded (CLOEXEC); a holder or a C entry point must report first, so for them EOF
+     * means it died before it could (killed from outside): a failure, not a pid. */
+    int reports = req->hold_fd >= 0 || req->fn != NULL;
+    int failed = n < 0 || (n > 0 && n != (ssize_t)sizeof msg) || (n == 0 && reports) ||
+                 (n == (ssize_t)sizeof msg && msg[0] != 0);
+    if (failed) {
         int status;
+        if (n != (ssize_t)sizeof msg) kill(pid, SIGKILL);  /* our unreaped child */
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
         tns_free_stack(req->holder_stack);  /* reaped: nothing runs on it any more */
         req->holder_stack = NULL;
-        *stage = msg[0];
-        return -msg[1];
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        if (n == (ssize_t)sizeof msg) {
+            *stage = msg[0];
+            return -msg[1];
+        }
+        *stage = TNS_STAGE_REPORT;
+        return -(read_err ? read_err : ESRCH);
     }
-    /* n == 0: exec succeeded (CLOEXEC closed the pipe). n == 8 with stage 0: holder or fn
-     * child reporting it is ready. */
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    /* n == 0: exec succeeded. n == 8 with stage 0: a holder or fn child is ready. */
     return pid;
 }
