@@ -31,6 +31,7 @@ from .errors import (
     LabClosedError,
     ResourceLimitError,
     SpawnError,
+    TimensError,
     from_wire,
 )
 from .namespace import Duration, JoinedNamespace, TimeNamespace
@@ -82,9 +83,14 @@ class Lab:
         """
         mono = parse_duration(monotonic) if monotonic is not None else None
         boot = parse_duration(boottime) if boottime is not None else None
-        info = self._call("create", monotonic_ns=mono, boottime_ns=boot,
-                          rootless=self.rootless if rootless is None else rootless,
-                          map_root=map_root, parent=parent.id if parent else None)
+        try:
+            info = self._call("create", monotonic_ns=mono, boottime_ns=boot,
+                              rootless=self.rootless if rootless is None else rootless,
+                              map_root=map_root, parent=parent.id if parent else None)
+        except TimensError as err:
+            if parent is not None and err.context.get("frozen"):
+                parent._update({"frozen": True})  # its failed holder had entered it
+            raise
         ns = TimeNamespace(self, info, name=name, parent=parent)
         if parent is not None:
             parent._update({"frozen": True})
