@@ -189,14 +189,50 @@ class Ops:
     def op_close_ns(self, rq: dict[str, Any], fds: list[int]) -> tuple[dict[str, Any], list[int]]:
         ns = self.namespaces.get(int(rq["ns"]))
         if ns is not None and not ns.closed:
-            for inner in [n for n in self.namespaces.values() if n.parent == ns.id]:
-                self.op_close_ns({"ns": inner.id}, [])
-            for child in self.children.values():
-                if child.ns == ns.id and child.status is None:
-                    self._signal(child, signal.SIGKILL)
-            self._release(ns)
-            del self.namespaces[ns.id]  # nothing asks about a closed one (_ns refuses it)
+            inodes: set[int] = set()
+            killed: list[int] = []
+            self._close_tree(ns, inodes, killed)
+            self._kill_orphans_in(inodes, killed)
         return {}, []
+
+    def _close_tree(self, ns: Namespace, inodes: set[int], killed: list[int]) -> None:
+        """Close ``ns`` and what is nested in it: SIGKILL their children, release holders."""
+        for inner in [n for n in self.namespaces.values() if n.parent == ns.id]:
+            self._close_tree(inner, inodes, killed)
+        inodes.add(ns.inode)
+        for child in self.children.values():
+            if child.ns == ns.id and child.status is None:
+                self._signal(child, signal.SIGKILL)
+                killed.append(child.pidfd)
+        self._release(ns)
+        del self.namespaces[ns.id]  # nothing asks about a closed one (_ns refuses it)
+
+    def _kill_orphans_in(self, inodes: set[int], killed: list[int]) -> None:
+        """Kill what the closed namespaces' commands left behind: once a command is dead, its
+        orphans (grandchildren, double-forked daemons) are our children (we are a subreaper),
+        and those still in a closed time namespace die too, round after round, as each death
+        hands us the next generation. A descendant that moved to a time namespace of its own
+        is left for Lab.close(), which kills every descendant whatever its namespace."""
+        deadline = time.monotonic() + _reaper.HELPER_DEADLINE
+        for pidfd in killed:  # their orphans are reparented to us only once they have exited
+            _holder.wait_fd(pidfd, max(0.0, deadline - time.monotonic()))
+        while True:
+            self.reap()
+            found = False
+            for pid in _reaper.own_children():
+                if pid in self.children or pid in self.holders:
+                    continue  # started by us: belongs to an open namespace or was handled above
+                try:
+                    ino = os.stat(f"/proc/{pid}/ns/time").st_ino
+                except OSError:
+                    continue  # exited (a zombie has no namespaces): reap() collects it
+                if ino in inodes:
+                    found = True
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)  # our unreaped child: _reaper.py
+            if not found or time.monotonic() >= deadline:
+                return
+            time.sleep(0.002)
 
     def op_list(self, rq: dict[str, Any], fds: list[int]) -> tuple[dict[str, Any], list[int]]:
         self.reap()

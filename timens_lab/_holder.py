@@ -111,6 +111,12 @@ def kill(ns: Namespace) -> None:
 
 def wait_exit(ns: Namespace, timeout: float) -> None:
     """Wait up to ``timeout`` s for the (SIGKILLed) holder to exit, without reaping it."""
-    poller = select.poll()
-    poller.register(ns.holder_fd, select.POLLIN)
-    poller.poll(int(timeout * 1000))
+    wait_fd(ns.holder_fd, timeout)
+
+
+def wait_fd(pidfd: int, timeout: float) -> None:
+    """Wait up to ``timeout`` s for a pidfd's process to exit (-1: return at once)."""
+    if pidfd >= 0:
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        poller.poll(int(timeout * 1000))
