@@ -21,13 +21,14 @@ from ._helper_support import (
     close_quiet,
     host_clocks,
     inode,
+    open_target,
     resolve,
     returncode,
 )
 from ._holder import Namespace
 from ._spawner import Spawner
 from ._timens import ffi, lib
-from .errors import NoSuchNamespaceError, PrivilegeError, SpawnError, TimensError
+from .errors import NoSuchNamespaceError, SpawnError, TimensError
 from .offsets import Offsets
 
 #: Spawn stages that fail before the child is in the target namespace (csrc/01-spawn.c order).
@@ -376,34 +377,7 @@ class Ops:
         return {"pid": pid, "time_ns": inode(f"/proc/{pid}/ns/time")}, [client_fd]
 
     def _open_target(self, target: dict[str, Any]) -> tuple[int, int]:
-        """An fd of the time namespace to join, and of the user namespace to join first (or -1)."""
-        path = f"/proc/{int(target['pid'])}/ns/time" if "pid" in target else str(target["path"])
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError as err:
-            raise NoSuchNamespaceError(f"{path} does not exist (no such process?)") from err
-        except PermissionError as err:
-            raise PrivilegeError(f"cannot open {path}: permission denied (the ptrace access "
-                                 "check of proc(5): another user's process, or a protected one)",
-                                 errno=err.errno) from err
-        try:
-            nstype = kernel.ns_ioctl(fd, kernel.NS_GET_NSTYPE)
-        except OSError as err:
-            os.close(fd)
-            raise NoSuchNamespaceError(f"{path} is not a namespace file") from err
-        if nstype != kernel.CLONE_NEWTIME:
-            os.close(fd)
-            raise NoSuchNamespaceError(f"{path} is a namespace, but not a time namespace")
-        user_fd = -1
-        if not self.root:
-            # setns(2) needs CAP_SYS_ADMIN over the owner: join the owning user namespace first
-            # when it is not ours (as nsenter -U does).
-            owner = kernel.ns_ioctl(fd, kernel.NS_GET_USERNS)
-            if os.fstat(owner).st_ino != inode("/proc/self/ns/user"):
-                user_fd = owner
-            else:
-                os.close(owner)
-        return fd, user_fd
+        return open_target(target, self.root)
 
     def _adopt(self, pid: int, hold_w: int, rootless: bool, parent: Namespace | None,
                map_uid: int, map_gid: int) -> Namespace:

@@ -11,12 +11,14 @@ import functools
 import os
 import shutil
 import stat
+from typing import Any
 
 from . import kernel
 from .errors import (
     InvalidOffsetError,
     MultiThreadedError,
     NamespaceLimitError,
+    NoSuchNamespaceError,
     OffsetRangeError,
     PrivilegeError,
     ResourceLimitError,
@@ -136,6 +138,7 @@ def sysctl(name: str) -> str:
 
 
 def children_of(ppid: str) -> list[int]:
+    """Processes whose parent is ``ppid``, by a /proc scan (_reaper.own_children's fallback)."""
     out = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -160,3 +163,34 @@ def close_quiet(fd: int) -> None:
     if fd >= 0:
         with contextlib.suppress(OSError):
             os.close(fd)
+
+
+def open_target(target: dict[str, Any], root: bool) -> tuple[int, int]:
+    """An fd of the time namespace to join, and of the user namespace to join first (or -1)."""
+    path = f"/proc/{int(target['pid'])}/ns/time" if "pid" in target else str(target["path"])
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError as err:
+        raise NoSuchNamespaceError(f"{path} does not exist (no such process?)") from err
+    except PermissionError as err:
+        raise PrivilegeError(f"cannot open {path}: permission denied (the ptrace access "
+                             "check of proc(5): another user's process, or a protected one)",
+                             errno=err.errno) from err
+    try:
+        nstype = kernel.ns_ioctl(fd, kernel.NS_GET_NSTYPE)
+    except OSError as err:
+        os.close(fd)
+        raise NoSuchNamespaceError(f"{path} is not a namespace file") from err
+    if nstype != kernel.CLONE_NEWTIME:
+        os.close(fd)
+        raise NoSuchNamespaceError(f"{path} is a namespace, but not a time namespace")
+    user_fd = -1
+    if not root:
+        # setns(2) needs CAP_SYS_ADMIN over the owner: join the owning user namespace first
+        # when it is not ours (as nsenter -U does).
+        owner = kernel.ns_ioctl(fd, kernel.NS_GET_USERNS)
+        if os.fstat(owner).st_ino != inode("/proc/self/ns/user"):
+            user_fd = owner
+        else:
+            os.close(owner)
+    return fd, user_fd

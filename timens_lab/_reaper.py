@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable
 
 from . import kernel
+from ._helper_support import children_of
 
 #: How long the helper itself spends killing trees at shutdown before giving up (then it exits
 #: and the guard, which outlives it, goes on); the owner-death promise is 2 s.
@@ -51,18 +52,7 @@ def own_children() -> list[int]:
         with open(f"/proc/self/task/{me}/children", "rb") as f:
             return [int(p) for p in f.read().split()]
     except FileNotFoundError:
-        pass
-    out = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat", "rb") as f:
-                    stat = f.read()
-            except OSError:
-                continue
-            if int(stat[stat.rfind(b")") + 2:].split()[1]) == me:
-                out.append(int(entry))
-    return out
+        return children_of(str(me))
 
 
 def kill_and_reap(deadline: float, reaped: Callable[[int, int], None] = lambda p, s: None,
