@@ -11,6 +11,8 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
+from pathlib import Path
 
 import pytest
 
@@ -132,3 +134,39 @@ def test_failed_nested_create_marks_the_parent_frozen(need_timens: str) -> None:
         assert lab._call("describe", ns=ns.id)["frozen"]
         with pytest.raises(OffsetsFrozenError):
             ns.set_offsets(monotonic=2)  # the kernel's word (EACCES)
+
+
+def test_signals_stay_blocked_until_the_holder_reported(lab: Lab, tmp_path: Path) -> None:
+    """strace of the helper: a shared-memory holder's report is read with every signal still
+    blocked, and only then unblocked (csrc/01-spawn.c), so no signal can cut the read short while
+    the holder, which shares our errno, is still running on the request."""
+    if shutil.which("strace") is None:
+        pytest.skip("needs strace")
+    log = tmp_path / "strace.txt"
+    helper = lab.helper_pid
+    tracer = subprocess.Popen(["strace", "-f", "-qq", "-o", str(log), "-e",
+                               "trace=clone,clone3,read,rt_sigprocmask", "-p", str(helper)],
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 10
+        while _tracer(helper) == 0:
+            if tracer.poll() is not None or time.monotonic() > deadline:
+                pytest.skip(f"cannot ptrace the helper: {tracer.stderr.read().strip()}")  # type: ignore[union-attr]
+            time.sleep(0.01)
+        lab.namespace(monotonic=1)
+    finally:
+        tracer.terminate()
+        tracer.wait()
+        tracer.stderr.close()  # type: ignore[union-attr]
+    lines = [line for line in log.read_text().splitlines() if line.startswith(f"{helper} ")]
+    clone = next(i for i, line in enumerate(lines) if "CLONE_VM" in line)
+    report = next(i for i, line in enumerate(lines[clone:], clone)
+                  if ("read(" in line or "read resumed" in line) and line.endswith("= 8"))
+    unblock = next(i for i, line in enumerate(lines[clone:], clone)
+                   if "rt_sigprocmask(SIG_SETMASK, []" in line)
+    assert report < unblock, "\n".join(lines[clone:unblock + 3])
+
+
+def _tracer(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("TracerPid:"))
