@@ -132,7 +132,7 @@ def main(argv: list[str]) -> int:
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         with contextlib.suppress(OSError):
             os.setpgid(0, 0)
-        return _reaper.guard(helper, owner_fd)
+        return _reaper.exec_guard(helper, owner_fd)
     kernel.set_child_subreaper(True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:

@@ -21,6 +21,11 @@ reparented to the guard, which kills and reaps them the same way. The guard sits
 process group, so a signal meant for the owner's group (Ctrl-C, a Jupyter kernel restart's
 killpg) cannot take both down at once. What is left uncovered: SECURITY.md, "Nothing outlives
 its owner".
+
+This file is also the guard's program: after the fork, the guard execs
+``python -I -S _reaper.py HELPER_PID OWNER_PIDFD`` (isolated, no site: a few MB instead of a
+second copy of the helper's heap; the subreaper attribute survives execve, prctl(2)). So it
+imports the standard library only.
 """
 
 from __future__ import annotations
@@ -29,11 +34,9 @@ import contextlib
 import os
 import select
 import signal
+import sys
 import time
 from collections.abc import Callable
-
-from . import kernel
-from ._helper_support import children_of
 
 #: How long the helper itself spends killing trees at shutdown before giving up (then it exits
 #: and the guard, which outlives it, goes on); the owner-death promise is 2 s.
@@ -52,7 +55,18 @@ def own_children() -> list[int]:
         with open(f"/proc/self/task/{me}/children", "rb") as f:
             return [int(p) for p in f.read().split()]
     except FileNotFoundError:
-        return children_of(str(me))
+        pass
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            if int(stat[stat.rfind(b")") + 2:].split()[1]) == me:
+                out.append(int(entry))
+    return out
 
 
 def kill_and_reap(deadline: float, reaped: Callable[[int, int], None] = lambda p, s: None,
@@ -87,7 +101,7 @@ def guard(helper: int, owner_fd: int) -> int:
     the owner (``owner_fd``, a pidfd, or -1) dies and it has not exited within GUARD_GRACE;
     then kill and reap whatever it left to us. Returns the exit status for the guard."""
     # Our unreaped child: its pid cannot be reused before we reap it, so this is that process.
-    helper_fd = kernel.pidfd_open(helper)
+    helper_fd = os.pidfd_open(helper)
     poller = select.poll()
     poller.register(helper_fd, select.POLLIN)
     if owner_fd >= 0:
@@ -103,7 +117,7 @@ def guard(helper: int, owner_fd: int) -> int:
             killed_at = time.monotonic() + GUARD_GRACE
         if killed_at is not None and time.monotonic() >= killed_at:
             with contextlib.suppress(ProcessLookupError):
-                kernel.pidfd_send_signal(helper_fd, signal.SIGKILL)
+                signal.pidfd_send_signal(helper_fd, signal.SIGKILL)
             break
     status = 0
     def note(pid: int, st: int) -> None:
@@ -122,7 +136,7 @@ def owner_pidfd() -> int | None:
     still our parent it cannot have been reaped."""
     owner = os.getppid()
     try:
-        fd = kernel.pidfd_open(owner)
+        fd = os.pidfd_open(owner)
     except ProcessLookupError:
         return None
     except OSError:
@@ -131,3 +145,19 @@ def owner_pidfd() -> int | None:
         os.close(fd)
         return None
     return fd
+
+
+def exec_guard(helper: int, owner_fd: int) -> int:
+    """In the guard, right after the fork: become the small guard program; if that fails, be
+    the guard in this process. Never returns to the caller's code otherwise."""
+    if owner_fd >= 0:
+        os.set_inheritable(owner_fd, True)
+    with contextlib.suppress(OSError):
+        os.execv(sys.executable, [sys.executable, "-I", "-S", os.path.abspath(__file__),
+                                  str(helper), str(owner_fd)])
+    return guard(helper, owner_fd)
+
+
+if __name__ == "__main__":
+    # The guard program (exec_guard): SIGINT/SIGHUP stay ignored across execve, as set before.
+    raise SystemExit(guard(int(sys.argv[1]), int(sys.argv[2])))
