@@ -209,31 +209,14 @@ class Ops:
         del self.namespaces[ns.id]  # nothing asks about a closed one (_ns refuses it)
 
     def _kill_orphans_in(self, inodes: set[int], killed: list[int]) -> None:
-        """Kill what the closed namespaces' commands left behind: once a command is dead, its
-        orphans (grandchildren, double-forked daemons) are our children (we are a subreaper),
-        and those still in a closed time namespace die too, round after round, as each death
-        hands us the next generation. A descendant that moved to a time namespace of its own
-        is left for Lab.close(), which kills every descendant whatever its namespace."""
+        """Kill what the closed namespaces' commands left behind (_reaper.kill_in_namespaces);
+        a descendant that moved to a time namespace of its own is left for Lab.close(),
+        which kills every descendant whatever its namespace."""
         deadline = time.monotonic() + _reaper.HELPER_DEADLINE
         for pidfd in killed:  # their orphans are reparented to us only once they have exited
             _holder.wait_fd(pidfd, max(0.0, deadline - time.monotonic()))
-        while True:
-            self.reap()
-            found = False
-            for pid in _reaper.own_children():
-                if pid in self.children or pid in self.holders:
-                    continue  # started by us: belongs to an open namespace or was handled above
-                try:
-                    ino = os.stat(f"/proc/{pid}/ns/time").st_ino
-                except OSError:
-                    continue  # exited (a zombie has no namespaces): reap() collects it
-                if ino in inodes:
-                    found = True
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGKILL)  # our unreaped child: _reaper.py
-            if not found or time.monotonic() >= deadline:
-                return
-            time.sleep(0.002)
+        _reaper.kill_in_namespaces(inodes, lambda pid: pid in self.children or pid in self.holders,
+                                   self.reap, deadline)
 
     def op_list(self, rq: dict[str, Any], fds: list[int]) -> tuple[dict[str, Any], list[int]]:
         self.reap()
@@ -267,13 +250,15 @@ class Ops:
                 self._signal(child, signal.SIGKILL)
         for ns in self.namespaces.values():
             if not ns.closed:
-                self._release(ns)
+                self._release(ns, wait=False)  # the loop below reaps them all at once
         _reaper.kill_and_reap(time.monotonic() + _reaper.HELPER_DEADLINE, self._reaped)
         for child in self.children.values():
             close_quiet(child.pidfd)
             child.pidfd = -1
-        for ns in list(self.holders.values()):
+        for ns in self.holders.values():  # not reaped before the deadline
             close_quiet(ns.holder_fd)
+            ns.holder_fd = -1
+        self.holders.clear()
 
     def _reaped(self, pid: int, status: int) -> None:
         """``pid`` was reaped by waitpid(-1): update whichever record it was, by pid — safe
@@ -297,6 +282,7 @@ class Ops:
             ns.gone = rc
         else:
             close_quiet(ns.holder_fd)
+            ns.holder_fd = -1
 
     # --- internals
 
@@ -434,18 +420,21 @@ class Ops:
                 "boottime_ns": off.boottime_ns,
                 "userns": os.fstat(ns.user_fd).st_ino if ns.user_fd >= 0 else None}
 
-    def _release(self, ns: Namespace) -> None:
+    def _release(self, ns: Namespace, wait: bool = True) -> None:
         """Let the namespace go: SIGKILL the holder by handle (closing hold_w alone would do,
-        but a holder stopped by SIGSTOP would not notice); it is reaped by reap()."""
+        but a holder stopped by SIGSTOP would not notice). ``wait``: reap it now, so a
+        shared-memory holder's stack is freed before we answer."""
         ns.closed = True
         for fd in (ns.hold_w, ns.time_fd, ns.user_fd):
             close_quiet(fd)
         if ns.gone is not None or ns.holder not in self.holders:
             close_quiet(ns.holder_fd)  # already reaped: nothing to signal
+            ns.holder_fd = -1
             return
         _holder.kill(ns)
-        _holder.wait_exit(ns, 0.5)  # so reap() below finds it and frees its stack now
-        self.reap()
+        if wait:
+            _holder.wait_exit(ns, 0.5)
+            self.reap()
 
     def _signal(self, child: ChildRec, sig: int) -> None:
         with contextlib.suppress(OSError):

@@ -96,6 +96,30 @@ def kill_and_reap(deadline: float, reaped: Callable[[int, int], None] = lambda p
             time.sleep(0.002)  # SIGKILLed processes need a moment to exit; poll, never block
 
 
+def kill_in_namespaces(inodes: set[int], tracked: Callable[[int], bool],
+                       reap: Callable[[], None], deadline: float) -> None:
+    """SIGKILL our untracked children (orphans handed to us) whose time namespace is one of
+    ``inodes``, round after round — each death hands us the next generation — until a round
+    finds none or ``deadline`` passes. ``reap()`` collects the dead between rounds."""
+    while True:
+        reap()
+        found = False
+        for pid in own_children():
+            if tracked(pid):
+                continue  # started by us: an open namespace's, or already handled by the caller
+            try:
+                ino = os.stat(f"/proc/{pid}/ns/time").st_ino
+            except OSError:
+                continue  # exited (a zombie has no namespaces): reap() collects it
+            if ino in inodes:
+                found = True
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)  # our unreaped child: see the module docstring
+        if not found or time.monotonic() >= deadline:
+            return
+        time.sleep(0.002)
+
+
 def guard(helper: int, owner_fd: int) -> int:
     """The guard's life: wait for the helper (``helper``, our child) to exit, SIGKILLing it if
     the owner (``owner_fd``, a pidfd, or -1) dies and it has not exited within GUARD_GRACE;
