@@ -138,7 +138,7 @@ def sysctl(name: str) -> str:
 
 
 def children_of(ppid: str) -> list[int]:
-    """Processes whose parent is ``ppid``, by a /proc scan (_reaper.own_children's fallback)."""
+    """Processes whose parent is ``ppid``, by a /proc scan."""
     out = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
