@@ -130,7 +130,8 @@ def test_enter_errors(args: list[str], code: int, message: str) -> None:
 
 
 def _wait_for_sleep_under(pid: int, timeout: float = 10.0) -> int:
-    """The `sleep` the Lab's helper started for the CLI process ``pid``."""
+    """The `sleep` the Lab's helper started for the CLI process ``pid`` (sleep → helper →
+    guard → CLI)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for entry in os.listdir("/proc"):
@@ -138,8 +139,8 @@ def _wait_for_sleep_under(pid: int, timeout: float = 10.0) -> int:
                 try:
                     if Path(f"/proc/{entry}/comm").read_text().strip() != "sleep":
                         continue
-                    helper = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
-                    owner = int(Path(f"/proc/{helper}/stat").read_text().rsplit(")", 1)[1].split()[1])
+                    helper = _ppid(int(entry))
+                    owner = _ppid(_ppid(helper))
                 except (OSError, ValueError, IndexError):
                     continue
                 if owner == pid:
@@ -159,3 +160,7 @@ def _gone(pid: int, timeout: float) -> bool:
             return True
         time.sleep(0.02)
     return False
+
+
+def _ppid(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
