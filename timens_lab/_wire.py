@@ -11,8 +11,16 @@ import json
 import socket
 from typing import Any
 
+from .errors import MessageTooLargeError
+
 MAX_MESSAGE = 1 << 20
 MAX_FDS = 16
+#: A SOCK_SEQPACKET message must fit the sender's buffer: unix_dgram_sendmsg() refuses
+#: len > sk_sndbuf - 32 with EMSGSIZE (net/unix/af_unix.c), whatever MAX_MESSAGE says.
+SNDBUF_OVERHEAD = 32
+#: No kernel gives a socket less send buffer than this (SOCK_MIN_SNDBUF, include/net/sock.h is
+#: 2 * (2048 + sizeof(struct sk_buff)) > 4096): smaller messages skip the getsockopt.
+_ALWAYS_FITS = 4096
 
 
 def socketpair() -> tuple[socket.socket, socket.socket]:
@@ -20,10 +28,30 @@ def socketpair() -> tuple[socket.socket, socket.socket]:
     return a, b
 
 
-def send(sock: socket.socket, obj: dict[str, Any], fds: list[int] | tuple[int, ...] = ()) -> None:
+def max_message(sock: socket.socket) -> int:
+    """The largest message ``sock`` can send in one piece (bytes)."""
+    sndbuf = sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+    return min(MAX_MESSAGE, sndbuf - SNDBUF_OVERHEAD)
+
+
+def encode(obj: dict[str, Any], sock: socket.socket | None = None) -> bytes:
+    """``obj`` as one message, checked against what ``sock`` can carry before anything is sent.
+
+    Raises:
+        MessageTooLargeError: the request is larger than one message can be.
+    """
     data = json.dumps(obj, separators=(",", ":")).encode()
-    if len(data) > MAX_MESSAGE:
-        raise ValueError(f"message of {len(data)} bytes is over {MAX_MESSAGE}")
+    if len(data) > _ALWAYS_FITS:
+        limit = max_message(sock) if sock is not None else MAX_MESSAGE
+        if len(data) > limit:
+            raise MessageTooLargeError(
+                f"this request to the helper is {len(data)} bytes, over the {limit} bytes one "
+                "message can carry (argv, env and cwd travel in it)", size=len(data), limit=limit)
+    return data
+
+
+def send(sock: socket.socket, obj: dict[str, Any], fds: list[int] | tuple[int, ...] = ()) -> None:
+    data = encode(obj, sock)
     if fds:
         socket.send_fds(sock, [data], list(fds))
     else:
@@ -40,8 +68,12 @@ class FdsLost(Exception):
 
 
 def recv(sock: socket.socket) -> tuple[dict[str, Any], list[int]]:
-    """Next message and the fds that came with it (the caller owns and must close them)."""
-    data, fds, flags, _ = socket.recv_fds(sock, MAX_MESSAGE, MAX_FDS)
+    """Next message and the fds that came with it (the caller owns and must close them).
+
+    Received fds are close-on-exec (MSG_CMSG_CLOEXEC, unix(7)): a pidfd or pipe end must not
+    leak into whatever this process starts next (os.system, subprocess without close_fds).
+    """
+    data, fds, flags, _ = socket.recv_fds(sock, MAX_MESSAGE, MAX_FDS, socket.MSG_CMSG_CLOEXEC)
     if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
         for fd in fds:
             _close(fd)
