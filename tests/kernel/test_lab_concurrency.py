@@ -20,48 +20,53 @@ from timens_lab.lab import PIPE, Lab
 pytestmark = pytest.mark.usefixtures("need_timens")
 
 
+def _close_under_load() -> list[str]:
+    """One round: 4 threads busy with the Lab, then close() from this one; unexpected errors."""
+    lab = Lab()
+    errors: list[BaseException] = []
+    done = 0
+    lock = threading.Lock()
+    started = threading.Barrier(5)
+
+    def work() -> None:
+        nonlocal done
+        started.wait()
+        try:
+            while True:
+                ns = lab.namespace(monotonic="1h")
+                ns.set_offsets(boottime="2h")
+                assert ns.offsets.monotonic_ns == 3600 * 10**9  # no reply of another thread
+                child = ns.spawn(["true"])
+                assert child.wait(30) == 0
+                lab.run(["true"]).wait(30)
+                with lock:
+                    done += 1
+        except LabClosedError:
+            return
+        except BaseException as err:  # every other error is the finding
+            errors.append(err)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    started.wait()
+    deadline = time.monotonic() + 10
+    while done < 4 and time.monotonic() < deadline:  # let them get going, under any load
+        time.sleep(0.01)
+    lab.close()
+    for t in threads:
+        t.join(30)
+    assert not [t for t in threads if t.is_alive()]
+    with pytest.raises(LabClosedError):
+        lab.namespace()
+    return [f"{type(e).__name__}: {e}" for e in errors]
+
+
 def test_close_from_one_thread_while_others_work_gives_typed_errors_only() -> None:
     """Threads create, spawn, edit and wait while the main thread closes the Lab: each call
     either works or raises LabClosedError (before: raw EBADF, KeyError 'id', crossed replies)."""
     for _ in range(4):
-        lab = Lab()
-        errors: list[BaseException] = []
-        done = 0
-        lock = threading.Lock()
-        started = threading.Barrier(5)
-
-        def work(lab: Lab = lab) -> None:
-            nonlocal done
-            started.wait()
-            try:
-                while True:
-                    ns = lab.namespace(monotonic="1h")
-                    ns.set_offsets(boottime="2h")
-                    assert ns.offsets.monotonic_ns == 3600 * 10**9  # no reply of another thread
-                    child = ns.spawn(["true"])
-                    assert child.wait(30) == 0
-                    lab.run(["true"]).wait(30)
-                    with lock:
-                        done += 1
-            except LabClosedError:
-                return
-            except BaseException as err:  # noqa: BLE001 - every other error is the finding
-                errors.append(err)
-
-        threads = [threading.Thread(target=work) for _ in range(4)]
-        for t in threads:
-            t.start()
-        started.wait()
-        deadline = time.monotonic() + 10
-        while done < 4 and time.monotonic() < deadline:  # let them get going, under any load
-            time.sleep(0.01)
-        lab.close()
-        for t in threads:
-            t.join(30)
-        assert not [t for t in threads if t.is_alive()]
-        assert errors == [], [f"{type(e).__name__}: {e}" for e in errors]
-        with pytest.raises(LabClosedError):
-            lab.namespace()
+        assert _close_under_load() == []
 
 
 FORK = textwrap.dedent("""
@@ -125,7 +130,7 @@ def test_fork_while_another_thread_holds_the_lab_busy() -> None:
                     lab.spawn(["true"])
                 except LabForkedError:
                     code = b"F"
-                except BaseException:  # noqa: BLE001
+                except BaseException:
                     code = b"X"
                 os.write(w, code)
                 os._exit(0)
