@@ -6,6 +6,7 @@ shows up as a zero-length read (EOF) on the other end.
 
 from __future__ import annotations
 
+import array
 import contextlib
 import json
 import socket
@@ -73,7 +74,7 @@ def recv(sock: socket.socket) -> tuple[dict[str, Any], list[int]]:
     Received fds are close-on-exec (MSG_CMSG_CLOEXEC, unix(7)): a pidfd or pipe end must not
     leak into whatever this process starts next (os.system, subprocess without close_fds).
     """
-    data, fds, flags, _ = socket.recv_fds(sock, MAX_MESSAGE, MAX_FDS, socket.MSG_CMSG_CLOEXEC)
+    data, fds, flags = _recv_fds(sock)
     if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
         for fd in fds:
             _close(fd)
@@ -85,6 +86,18 @@ def recv(sock: socket.socket) -> tuple[dict[str, Any], list[int]]:
             _close(fd)
         raise EOFError("peer closed the helper socket")
     return json.loads(data), list(fds)
+
+
+def _recv_fds(sock: socket.socket) -> tuple[bytes, list[int], int]:
+    # Not socket.recv_fds: the one in Python 3.11 accepts a flags argument but never passes
+    # it to recvmsg, so MSG_CMSG_CLOEXEC would silently be lost.
+    fds = array.array("i")
+    data, ancdata, flags, _ = sock.recvmsg(MAX_MESSAGE, socket.CMSG_SPACE(MAX_FDS * fds.itemsize),
+                                           socket.MSG_CMSG_CLOEXEC)
+    for level, kind, payload in ancdata:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(payload[:len(payload) - len(payload) % fds.itemsize])
+    return data, list(fds), flags
 
 
 def _close(fd: int) -> None:
