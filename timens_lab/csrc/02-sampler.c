@@ -20,6 +20,9 @@
  * reader's h2 load, so every record whose slot was (or is being) rewritten has seq <= h2 - cap
  * and is discarded as a drop. Each delivered record's own seq is checked too. On x86-64 the
  * fences cost nothing (TSO); on arm64 they are the dmb barriers a seqlock needs.
+ * The status line (error, clocks, pid, resolutions) is published the same way: plain-field
+ * stores, then status with release (tns_set_status); readers take status with acquire first
+ * (tns_ring_status), so RUNNING always comes with its clocks and FAILED with its errno.
  */
 #include <limits.h>
 #include <stddef.h>
