@@ -13,6 +13,7 @@ import contextlib
 import os
 import select
 import signal
+import threading
 import time
 import weakref
 from typing import IO, TYPE_CHECKING, Any
@@ -33,6 +34,7 @@ class Child:
         #: closes the pidfd once, by close() or when this object is collected (never twice: a
         #: second close could hit an fd number reused by something else)
         self._pidfd_closer = weakref.finalize(self, _close_fd, pidfd)
+        self._collect_lock = threading.Lock()
         self.argv = argv
         self.namespace = namespace
         #: inode of the time namespace the child actually runs in (read from /proc at spawn)
@@ -108,14 +110,19 @@ class Child:
 
     def _collect(self) -> None:
         # The pidfd is readable once the process exited; the helper reaps on SIGCHLD, and the
-        # status request reaps too, so one round trip suffices.
-        for _ in range(200):
-            rc = self._lab._status(self.pid)
-            if rc is not None:
-                self.returncode = rc
-                self._close()
+        # status request reaps too, so one round trip suffices. The helper hands a status out
+        # once: two threads waiting for the same Child must not both ask for it.
+        with self._collect_lock:
+            if self.returncode is not None:
                 return
-            time.sleep(0.001)
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                rc = self._lab._status(self.pid)
+                if rc is not None:
+                    self.returncode = rc
+                    self._close()
+                    return
+                time.sleep(0.001)
         raise RuntimeError(f"pid {self.pid} exited but the helper has no status for it")
 
     def _close(self) -> None:

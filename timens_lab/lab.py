@@ -256,11 +256,12 @@ class Lab:
             if env is not None and env == self._env_sent:
                 env = None  # the helper has it already: no C array to rebuild, nothing to send
             if env is not None:
+                env = dict(env)  # one C-level copy: another thread may be changing os.environ
                 args["caller_env"] = [os.fsdecode(k + b"=" + v) for k, v in env.items()]
             try:
                 _wire.send(self._sock, {"op": op, **args}, list(fds))
                 if env is not None:
-                    self._env_sent = dict(env)
+                    self._env_sent = env
                 reply, got = _wire.recv(self._sock)
             except _wire.FdsLost as lost:
                 lost_pid = lost.message.get("pid")

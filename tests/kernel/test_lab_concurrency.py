@@ -15,7 +15,7 @@ import time
 import pytest
 
 from timens_lab.errors import LabClosedError, LabForkedError
-from timens_lab.lab import PIPE, Lab
+from timens_lab.lab import PIPE, Child, Lab
 
 pytestmark = pytest.mark.usefixtures("need_timens")
 
@@ -148,3 +148,28 @@ def test_fork_while_another_thread_holds_the_lab_busy() -> None:
         assert got == b"F"
         out, _ = lab.spawn(["echo", "still mine"], stdout=PIPE).communicate(timeout=30)
         assert out == b"still mine\n"
+
+
+def _wait_three_times(child: Child) -> list[object]:
+    got: list[object] = []
+
+    def wait() -> None:
+        try:
+            got.append(child.wait(30))
+        except BaseException as err:
+            got.append(err)
+
+    threads = [threading.Thread(target=wait) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    return got
+
+
+def test_two_threads_waiting_for_one_child_both_get_its_status() -> None:
+    """The helper hands a status out once; every waiter gets it, none a 'not started by this
+    Lab' error."""
+    with Lab() as lab:
+        for _ in range(20):
+            assert _wait_three_times(lab.spawn(["sh", "-c", "sleep 0.01; exit 7"])) == [7, 7, 7]
