@@ -260,9 +260,11 @@ class Lab:
                 args["caller_env"] = [os.fsdecode(k + b"=" + v) for k, v in env.items()]
             try:
                 _wire.send(self._sock, {"op": op, **args}, list(fds))
-                if env is not None:
-                    self._env_sent = env
                 reply, got = _wire.recv(self._sock)
+                if env is not None:
+                    # Kept by the helper if it served the request; after an error, send it
+                    # again next time rather than guess how far the helper got.
+                    self._env_sent = env if reply.get("ok") else None
             except _wire.FdsLost as lost:
                 lost_pid = lost.message.get("pid")
                 if lost.message.get("ok") and lost_pid:  # we cannot hold it: do not leave it
