@@ -19,8 +19,8 @@ MAX_FDS = 16
 #: A SOCK_SEQPACKET message must fit the sender's buffer: unix_dgram_sendmsg() refuses
 #: len > sk_sndbuf - 32 with EMSGSIZE (net/unix/af_unix.c), whatever MAX_MESSAGE says.
 SNDBUF_OVERHEAD = 32
-#: No kernel gives a socket less send buffer than this (SOCK_MIN_SNDBUF, include/net/sock.h is
-#: 2 * (2048 + sizeof(struct sk_buff)) > 4096): smaller messages skip the getsockopt.
+#: SO_SNDBUF never goes below SOCK_MIN_SNDBUF (include/net/sock.h: twice 2048 bytes plus an
+#: sk_buff, over 4 KiB), so messages up to this size always fit and skip the getsockopt.
 _ALWAYS_FITS = 4096
 
 
