@@ -22,6 +22,12 @@ SNDBUF_OVERHEAD = 32
 #: SO_SNDBUF never goes below SOCK_MIN_SNDBUF (include/net/sock.h: twice 2048 bytes plus an
 #: sk_buff, over 4 KiB), so messages up to this size always fit and skip the getsockopt.
 _ALWAYS_FITS = 4096
+# Plain ints: socket's flags are IntFlag members, and enum arithmetic costs microseconds per
+# request on Python 3.11.
+_MSG_TRUNC = int(socket.MSG_TRUNC)
+_TRUNCATED = int(socket.MSG_TRUNC) | int(socket.MSG_CTRUNC)
+_MSG_CMSG_CLOEXEC = int(socket.MSG_CMSG_CLOEXEC)
+_CMSG_SPACE = socket.CMSG_SPACE(MAX_FDS * array.array("i").itemsize)
 
 
 def socketpair() -> tuple[socket.socket, socket.socket]:
@@ -75,10 +81,10 @@ def recv(sock: socket.socket) -> tuple[dict[str, Any], list[int]]:
     leak into whatever this process starts next (os.system, subprocess without close_fds).
     """
     data, fds, flags = _recv_fds(sock)
-    if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
+    if flags & _TRUNCATED:
         for fd in fds:
             _close(fd)
-        if flags & socket.MSG_TRUNC or not data:
+        if flags & _MSG_TRUNC or not data:
             raise ValueError("truncated message on the helper socket")
         raise FdsLost(json.loads(data))
     if not data:
@@ -92,8 +98,7 @@ def _recv_fds(sock: socket.socket) -> tuple[bytes, list[int], int]:
     # Not socket.recv_fds: the one in Python 3.11 accepts a flags argument but never passes
     # it to recvmsg, so MSG_CMSG_CLOEXEC would silently be lost.
     fds = array.array("i")
-    data, ancdata, flags, _ = sock.recvmsg(MAX_MESSAGE, socket.CMSG_SPACE(MAX_FDS * fds.itemsize),
-                                           socket.MSG_CMSG_CLOEXEC)
+    data, ancdata, flags, _ = sock.recvmsg(MAX_MESSAGE, _CMSG_SPACE, _MSG_CMSG_CLOEXEC)
     for level, kind, payload in ancdata:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
             fds.frombytes(payload[:len(payload) - len(payload) % fds.itemsize])

@@ -56,7 +56,9 @@ def parse_duration(text: str | int | float) -> int:
         InvalidOffsetError: unparsable text or a value that is not a whole number of ns.
         OffsetRangeError: beyond what the kernel can represent (|seconds| > KTIME_SEC_MAX).
     """
-    if not isinstance(text, bool | str | int | float | Decimal) and hasattr(text, "__index__"):
+    if type(text) is str:
+        pass  # the common case first: every check below is for the others
+    elif not isinstance(text, bool | str | int | float | Decimal) and hasattr(text, "__index__"):
         text = operator.index(text)  # numpy integers
     if isinstance(text, bool) or not isinstance(text, str | int | float | Decimal):
         raise OffsetTypeError(f"not a duration: {text!r:.80} ({type(text).__name__})",
