@@ -127,7 +127,7 @@ class Ops:
     def op_spawn(self, rq: dict[str, Any], fds: list[int]) -> tuple[dict[str, Any], list[int]]:
         stdio = [fds[i] if i is not None else -1 for i in rq.get("stdio", [None, None, None])]
         keep = [fds[i] for i in rq.get("keep", [])]
-        env = rq.get("env")
+        env = self.spawner.child_env(rq)  # its own env, else the caller's as last sent
         argv = [str(a) for a in rq["argv"]]
         path = resolve(argv[0], env, rq.get("cwd"))
         return self._spawn_in(rq.get("target"), stdio, keep, path=path, argv=argv,
@@ -138,7 +138,7 @@ class Ops:
         """Fast path: one fork that unshares, writes its own offsets and execs into the new
         namespace (exec switches to time_for_children on Linux >= 6.2). No pending state."""
         stdio = [fds[i] if i is not None else -1 for i in rq.get("stdio", [None, None, None])]
-        env = rq.get("env")
+        env = self.spawner.child_env(rq)
         argv = [str(a) for a in rq["argv"]]
         path = resolve(argv[0], env, rq.get("cwd"))
         mono, boot = rq.get("monotonic_ns"), rq.get("boottime_ns")
@@ -161,7 +161,9 @@ class Ops:
         if not (name.startswith("tns_") and name.endswith("_main") and hasattr(lib, name)):
             raise SpawnError(f"no C entry point {name!r} in the extension")
         fn = ffi.cast("int (*)(void *)", ffi.addressof(lib, name))
-        arg = ffi.new("char[]", base64.b64decode(rq.get("arg", "")) or b"\0")
+        raw = base64.b64decode(rq.get("arg", ""))
+        kernel.check_entry_arg(name, raw)  # fn reads a fixed struct from arg: never past its end
+        arg = ffi.new("char[]", raw or b"\0")
         keep = [fds[i] for i in rq.get("keep", [])]
         return self._spawn_in(rq.get("target"), [-1, -1, -1], keep, fn=fn, arg=arg)
 

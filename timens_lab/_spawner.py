@@ -31,6 +31,10 @@ def c_strings(items: list[bytes]) -> CStrings:
 class Spawner:
     def __init__(self) -> None:
         self._own_env: CStrings | None = None
+        self._caller_env: list[str] | None = None
+        self._caller_c: CStrings | None = None
+        self._last_env: list[str] | None = None
+        self._last_c: CStrings | None = None
         #: holders that share our memory run on stacks the C side mapped: pid → stack
         self._stacks: dict[int, Any] = {}
 
@@ -75,14 +79,36 @@ class Spawner:
             raise exc
         return int(pid)
 
+    def child_env(self, rq: dict[str, Any]) -> list[str] | None:
+        """The environment a spawn request's child gets: its own ``env``, else the caller's.
+
+        The Lab sends the caller's environment (``caller_env``) only when it changed since the
+        last request that carried it; we keep it, and its C array, until the next one. None
+        (a client that never sent one) means the helper's own environment.
+        """
+        sent = rq.get("caller_env")
+        if sent is not None:
+            self._caller_env = [str(e) for e in sent]
+            self._caller_c = None
+        env = rq.get("env")
+        return [str(e) for e in env] if env is not None else self._caller_env
+
     def envp(self, env: list[str] | None) -> CStrings:
-        """The child's environment as a C array: the one sent, or ours (built once: the helper
-        never changes its environment, and rebuilding it cost ~40 % of a run request)."""
-        if env is not None:
-            return c_strings([e.encode() for e in env])
-        if self._own_env is None:
-            self._own_env = c_strings([k + b"=" + v for k, v in os.environb.items()])
-        return self._own_env
+        """The child's environment as a C array. The caller's is built once per change and
+        an explicit one is reused while it repeats: rebuilding it per request cost ~40 % of a
+        run request. Entries are encoded as os.environb's (surrogateescape round trip)."""
+        if env is None:
+            if self._own_env is None:
+                self._own_env = c_strings([k + b"=" + v for k, v in os.environb.items()])
+            return self._own_env
+        if env is self._caller_env:
+            if self._caller_c is None:
+                self._caller_c = c_strings([os.fsencode(e) for e in env])
+            return self._caller_c
+        if env != self._last_env:
+            self._last_env, self._last_c = env, c_strings([os.fsencode(e) for e in env])
+        assert self._last_c is not None
+        return self._last_c
 
     def reaped(self, pid: int) -> None:
         """``pid`` is gone: free the stack it ran on, if it shared our memory."""

@@ -1,4 +1,4 @@
-"""``python -m timens_lab._tutorial_child OFFSET ROOTLESS``: check 19 of kernel-timens.md §14.
+"""``timens_lab._tutorial_child OFFSET ROOTLESS`` (started by _pyexec): check 19 of kernel-timens.md §14.
 
 A fresh Python process is single-threaded, so it may unshare (a user namespace too). It creates
 a time namespace with OFFSET seconds on MONOTONIC, then starts a child with ``subprocess.run``
@@ -34,7 +34,7 @@ def main(argv: list[str]) -> int:
     before = _vs_realtime()
     kernel.unshare(kernel.CLONE_NEWTIME | (kernel.CLONE_NEWUSER if rootless else 0))
     write_offsets("self", Offsets(monotonic_ns=offset * 1_000_000_000), ("monotonic",))
-    done = subprocess.run([sys.executable, "-c", _REPORT], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-P", "-c", _REPORT], capture_output=True, text=True,
                           check=True, timeout=30)
     d_mono, ino, tfc = (int(x) for x in done.stdout.split())
     print(json.dumps({

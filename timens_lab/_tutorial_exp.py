@@ -53,9 +53,11 @@ def run_c(start: Callable[..., Any], fn: str, args: dict[str, Any] | None = None
         os.close(w)
     out = bytearray()
     deadline = time.monotonic() + timeout
+    poller = select.poll()  # not select(2): a kernel with many fds may hand out r > 1024
+    poller.register(r, select.POLLIN)
     try:
         while True:
-            ready, _, _ = select.select([r], [], [], max(0.0, deadline - time.monotonic()))
+            ready = poller.poll(max(0, int((deadline - time.monotonic()) * 1000 + 0.999)))
             if not ready:
                 child.kill()
                 raise SpawnError(f"{fn} did not finish within {timeout:g} s")

@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from . import kernel
+from ._pyexec import python_argv
 from ._tutorial_exp import NSEC
 from ._tutorial_tape import result, taped
 from .lab import PIPE
@@ -268,8 +269,8 @@ def setns_here() -> dict[str, Any]:
 @taped
 def subprocess_after_unshare(lab: Any, offset: int = 500) -> dict[str, int]:
     """Check 19: a Python process unshares, then subprocess.run()s (vfork/posix_spawn path)."""
-    child = lab.spawn([sys.executable, "-m", "timens_lab._tutorial_child", str(offset),
-                       "1" if lab.rootless else "0"], stdout=PIPE, stderr=PIPE)
+    child = lab.spawn(python_argv("timens_lab._tutorial_child", str(offset),
+                                  "1" if lab.rootless else "0"), stdout=PIPE, stderr=PIPE)
     out, err = child.communicate(timeout=60)
     if child.returncode != 0:
         raise RuntimeError(f"the unsharing child failed: {(err or b'').decode()[-500:]}")

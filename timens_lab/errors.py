@@ -130,6 +130,39 @@ class LabClosedError(TimensError):
     hint = "create a new Lab()"
 
 
+class LabForkedError(LabClosedError):
+    """A Lab used in a child made by os.fork(): its helper belongs to the parent process."""
+
+    hint = ("a Lab's helper serves only the process that created it; create a new Lab() in "
+            "the forked child (the parent's Lab keeps working in the parent)")
+
+
+class OffsetTypeError(InvalidOffsetError, TypeError):
+    """An offset of a type that is not a duration (a bool, a list, None where ns are needed...)."""
+
+    hint = ("Offsets(monotonic_ns, boottime_ns) takes integer nanoseconds or a string with a unit "
+            "('90m', '1.5s'); Offsets.of(monotonic=1.5) and lab.namespace() take seconds")
+
+
+class InvalidArgumentError(TimensError, ValueError):
+    """A bad value passed to the Python API (a pid, an fd, an environment entry...)."""
+
+    hint = "see the docstring of the call for the accepted values"
+
+
+class ArgumentTypeError(InvalidArgumentError, TypeError):
+    """An argument of the wrong type passed to the Python API."""
+
+    hint = "see the docstring of the call for the accepted types"
+
+
+class MessageTooLargeError(TimensError, ValueError):
+    """A request to the helper larger than its socket can carry (argv and env travel in it)."""
+
+    hint = ("pass large data through a file or stdin=PIPE instead of argv or the environment; "
+            "one request to the helper carries at most the socket's send buffer (SO_SNDBUF)")
+
+
 class RecordingError(TimensError, ValueError):
     """A file that is not a usable timens-lab recording (base of the recording errors)."""
 
@@ -170,8 +203,10 @@ _TYPES: dict[str, type[TimensError]] = {
         InvalidOffsetError, OffsetRangeError, OffsetsFrozenError, NamespaceLimitError,
         MultiThreadedError, PrivilegeError, TimeNamespaceUnavailable, SpawnError,
         NoSuchNamespaceError, NamespaceGoneError, HelperDiedError, LabClosedError,
-        ResourceLimitError, RecordingError, NotARecordingError, RecordingVersionError,
-        RecordingTruncatedError, RecordingCorruptError,
+        ResourceLimitError, LabForkedError, OffsetTypeError, InvalidArgumentError,
+        ArgumentTypeError, MessageTooLargeError,
+        RecordingError, NotARecordingError, RecordingVersionError, RecordingTruncatedError,
+        RecordingCorruptError,
     )
 }
 

@@ -319,6 +319,53 @@ def ring_control(ptr: Any, value: int) -> None:
     lib.tns_ring_control(ptr, value)
 
 
+class RingStatus(NamedTuple):
+    """The ring's status line, read with acquire semantics (tns_ring_status in 02-sampler.c)."""
+
+    status: int
+    error: int
+    error_stage: int
+    pid: int
+    clocks: int
+    late: int
+    period_ns: int
+    res_ns: tuple[int, ...]
+    head: int
+
+
+def ring_status(ptr: Any) -> RingStatus:
+    """The status word, then what the sampler published with it: never RUNNING with the
+    clocks of before, nor FAILED with error 0, on any CPU (a numpy read is a plain load)."""
+    out = ffi.new("struct tns_ring_status *")
+    lib.tns_ring_status(ptr, out)
+    return RingStatus(out.status, out.error, out.error_stage, out.pid, out.clocks, out.late,
+                      out.period_ns, tuple(out.res_ns), out.head)
+
+
+def check_entry_arg(fn: str, arg: bytes) -> None:
+    """Refuse an argument that C entry point ``fn`` would read past the end of.
+
+    ``fn(void *arg)`` cannot see its argument's length; tns_sampler_main copies a whole
+    ``struct tns_sampler_args`` (build it with sampler_args()).
+
+    Raises:
+        ArgumentTypeError: fn is not a str or arg not bytes.
+        InvalidArgumentError: arg is not the size fn reads.
+    """
+    from .errors import ArgumentTypeError, InvalidArgumentError
+
+    if not isinstance(fn, str) or not isinstance(arg, bytes | bytearray):
+        raise ArgumentTypeError(f"a C entry point is a str and its argument bytes, not "
+                                f"{type(fn).__name__} and {type(arg).__name__}")
+    if "\0" in fn:
+        raise InvalidArgumentError(f"no C entry point {fn!r}")
+    need = int(lib.tns_entry_arg_size(fn.encode()))
+    if need and len(arg) != need:
+        raise InvalidArgumentError(
+            f"{fn} reads {need} bytes from its argument; this one has {len(arg)}",
+            hint="build it with kernel.sampler_args(ring_fd, clock_mask, period_ns)")
+
+
 def run_c_inline(fn: str, arg: bytes) -> int:
     """Call a ``tns_*_main`` entry point in this process (benchmarks; blocks until it returns)."""
     buf = ffi.new("char[]", arg)

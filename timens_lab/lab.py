@@ -14,21 +14,25 @@ SIGKILL of the owner). Rootless (a user namespace) is the default for a non-root
 from __future__ import annotations
 
 import base64
+import errno
 import os
 import socket
 import subprocess
-import sys
 import threading
 import weakref
 from collections.abc import Mapping, Sequence
 from subprocess import DEVNULL, PIPE
 from typing import IO, Any
 
-from . import _wire, kernel
+from . import _args, _wire, kernel
+from ._args import StdioArg
+from ._pyexec import python_argv
 from .child import Child
 from .errors import (
+    ArgumentTypeError,
     HelperDiedError,
     LabClosedError,
+    LabForkedError,
     ResourceLimitError,
     SpawnError,
     TimensError,
@@ -39,7 +43,9 @@ from .offsets import parse_duration
 
 __all__ = ["DEVNULL", "PIPE", "Child", "JoinedNamespace", "Lab", "TimeNamespace"]
 
-StdioArg = None | int | IO[Any]
+_OUT_OF = (errno.EMFILE, errno.ENFILE, errno.EAGAIN, errno.ENOMEM)
+#: Every open Lab of this process, so a forked child can let go of them (os.register_at_fork).
+_LABS: weakref.WeakSet[Lab] = weakref.WeakSet()
 
 
 class Lab:
@@ -49,19 +55,36 @@ class Lab:
         #: Default for namespace(): a user namespace unless we hold CAP_SYS_ADMIN (never ask for
         #: root where a user namespace will do; root in a default container lacks the cap).
         self.rootless = (not kernel.has_effective_cap(kernel.CAP_SYS_ADMIN)
-                         if rootless is None else rootless)
-        self._lock = threading.Lock()
+                         if rootless is None else _args.flag(rootless, "rootless"))
+        #: One request at a time on the socket, and close() waits for the one in flight
+        #: (re-entrant: close() and the bookkeeping around a request nest inside it).
+        self._lock = threading.RLock()
+        #: The process that owns the helper: a child made by os.fork() must never talk to it.
+        self._owner = os.getpid()
+        #: The caller's environment as last sent to the helper (os.environ's bytes dict):
+        #: children get the caller's environment at spawn time, sent only when it changed.
+        self._env_sent: dict[bytes, bytes] | None = None
         self._namespaces: list[TimeNamespace] = []
-        mine, theirs = _wire.socketpair()
+        self._sock: socket.socket | None = None
         try:
+            mine, theirs = _wire.socketpair()
+        except OSError as err:
+            raise _start_error(err) from err
+        try:
+            # Our own child: started with -P from this package's path (_pyexec), with the
+            # caller's environment untouched; fds 0-2 open so received fds never land there.
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "timens_lab._helper", str(theirs.fileno())],
-                pass_fds=[theirs.fileno()], stdin=DEVNULL, stdout=DEVNULL, close_fds=True,
-                env={**os.environ, "PYTHONSAFEPATH": "1"})
+                python_argv("timens_lab._helper", str(theirs.fileno())),
+                pass_fds=[theirs.fileno()], stdin=DEVNULL, stdout=DEVNULL,
+                stderr=None if _is_open(2) else DEVNULL, close_fds=True)
+        except OSError as err:
+            mine.close()
+            raise _start_error(err) from err
         finally:
             theirs.close()
-        self._sock: socket.socket | None = mine
-        self._finalizer = weakref.finalize(self, _shutdown, mine, self._proc)
+        self._sock = mine
+        self._finalizer = weakref.finalize(self, _shutdown, mine, self._proc, self._owner)
+        _LABS.add(self)
         hello = self._call("hello")
         self.helper_pid: int = hello["pid"]
         #: inode of the time namespace the helper (and so "the host" for this Lab) is in
@@ -83,18 +106,26 @@ class Lab:
         """
         mono = parse_duration(monotonic) if monotonic is not None else None
         boot = parse_duration(boottime) if boottime is not None else None
-        try:
-            info = self._call("create", monotonic_ns=mono, boottime_ns=boot,
-                              rootless=self.rootless if rootless is None else rootless,
-                              map_root=map_root, parent=parent.id if parent else None)
-        except TimensError as err:
-            if parent is not None and err.context.get("frozen"):
-                parent._update({"frozen": True})  # its failed holder had entered it
-            raise
-        ns = TimeNamespace(self, info, name=name, parent=parent)
-        if parent is not None:
-            parent._update({"frozen": True})
-        self._namespaces.append(ns)
+        rootless = _args.optional_flag(rootless, "rootless")
+        map_root = _args.flag(map_root, "map_root")
+        if name is not None and not isinstance(name, str):
+            raise ArgumentTypeError(f"name must be a str, not {type(name).__name__}")
+        if parent is not None and (not isinstance(parent, TimeNamespace) or parent.lab is not self):
+            raise ArgumentTypeError(f"parent must be a TimeNamespace of this Lab, not {parent!r:.80}",
+                                    hint="nest with parent.namespace(...) on a namespace this Lab created")
+        with self._lock:  # the request and the bookkeeping together: close() sees both or neither
+            try:
+                info = self._call("create", monotonic_ns=mono, boottime_ns=boot,
+                                  rootless=self.rootless if rootless is None else rootless,
+                                  map_root=map_root, parent=parent.id if parent else None)
+            except TimensError as err:
+                if parent is not None and err.context.get("frozen"):
+                    parent._update({"frozen": True})  # its failed holder had entered it
+                raise
+            ns = TimeNamespace(self, info, name=name, parent=parent)
+            if parent is not None:
+                parent._update({"frozen": True})
+            self._namespaces.append(ns)
         return ns
 
     def run(self, argv: Sequence[str | os.PathLike[str]], monotonic: Duration = None,
@@ -107,13 +138,19 @@ class Lab:
         """
         mono = parse_duration(monotonic) if monotonic is not None else None
         boot = parse_duration(boottime) if boottime is not None else None
+        rootless = _args.optional_flag(rootless, "rootless")
         return self._spawn(None, argv, op="run", extra={
-            "monotonic_ns": mono, "boottime_ns": boot, "map_root": map_root,
+            "monotonic_ns": mono, "boottime_ns": boot, "map_root": _args.flag(map_root, "map_root"),
             "rootless": self.rootless if rootless is None else rootless}, **kw)
 
     def enter(self, target: int | str | os.PathLike[str]) -> JoinedNamespace:
-        """An existing time namespace: a pid (its ``ns/time``) or a file such as a bind mount."""
-        spec = {"pid": int(target)} if isinstance(target, int) else {"path": os.fspath(target)}
+        """An existing time namespace: a pid (its ``ns/time``) or a file such as a bind mount.
+
+        Raises:
+            ArgumentTypeError, InvalidArgumentError: not a pid (an int > 0; a bool is not) or a path.
+            NoSuchNamespaceError, PrivilegeError: no such process or file, or not ours to enter.
+        """
+        spec = _args.target_spec(target)
         info = self._call("inspect", target=spec)
         return JoinedNamespace(self, spec, info)
 
@@ -155,11 +192,27 @@ class Lab:
                 for ns in self._namespaces}
 
     def close(self) -> None:
-        """Kill every process and namespace of this Lab and stop the helper."""
-        self._finalizer()
-        self._sock = None
-        for ns in self._namespaces:
-            ns._update({"closed": True})
+        """Kill every process and namespace of this Lab and stop the helper.
+
+        Safe from any thread: it waits for the request in flight, and later calls from other
+        threads raise LabClosedError. In a child made by os.fork() it only lets go of the
+        child's copy of the socket: the helper belongs to the parent, which keeps using it.
+        """
+        if os.getpid() != self._owner:
+            self._let_go()
+            return
+        with self._lock:
+            self._finalizer()
+            self._sock = None
+            for ns in self._namespaces:
+                ns._update({"closed": True})
+
+    def _let_go(self) -> None:
+        """In a forked child: never run the parent's finalizer, close only our copy of the fd."""
+        self._finalizer.detach()
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            sock.close()
 
     def _forget(self, ns: TimeNamespace) -> None:
         """``ns`` was closed, and with it every namespace nested in it: mark them so and drop
@@ -167,15 +220,16 @@ class Lab:
         may also come back for a new one: lineage must not remember it)."""
         gone = {id(ns)}
         ns._update({"closed": True})
-        for other in self._namespaces:  # creation order: parents before what is nested in them
-            if other.parent is not None and id(other.parent) in gone:
-                other._update({"closed": True})
-                gone.add(id(other))
-        self._namespaces = [n for n in self._namespaces if id(n) not in gone]
+        with self._lock:
+            for other in self._namespaces:  # creation order: parents before what is nested in them
+                if other.parent is not None and id(other.parent) in gone:
+                    other._update({"closed": True})
+                    gone.add(id(other))
+            self._namespaces = [n for n in self._namespaces if id(n) not in gone]
 
     @property
     def closed(self) -> bool:
-        return self._sock is None
+        return self._sock is None or os.getpid() != self._owner
 
     def __enter__(self) -> Lab:
         return self
@@ -195,13 +249,27 @@ class Lab:
             os.close(fd)
         return reply
 
-    def _call_fds(self, op: str, fds: Sequence[int] = (), **args: Any) -> tuple[dict[str, Any], list[int]]:
+    def _call_fds(self, op: str, fds: Sequence[int] = (), *, caller_env: bool = False,
+                  **args: Any) -> tuple[dict[str, Any], list[int]]:
+        if os.getpid() != self._owner:  # before the lock: a fork may have copied it held
+            raise LabForkedError(f"this Lab belongs to process {self._owner}, and this is "
+                                 f"process {os.getpid()}, a child made by os.fork()")
         with self._lock:
             if self._sock is None:
                 raise LabClosedError("this Lab is closed")
+            env = _environ() if caller_env else None
+            if env is not None and env == self._env_sent:
+                env = None  # the helper has it already: no C array to rebuild, nothing to send
+            if env is not None:
+                env = dict(env)  # one C-level copy: another thread may be changing os.environ
+                args["caller_env"] = [os.fsdecode(k + b"=" + v) for k, v in env.items()]
             try:
                 _wire.send(self._sock, {"op": op, **args}, list(fds))
                 reply, got = _wire.recv(self._sock)
+                if env is not None:
+                    # Kept by the helper if it served the request; after an error, send it
+                    # again next time rather than guess how far the helper got.
+                    self._env_sent = env if reply.get("ok") else None
             except _wire.FdsLost as lost:
                 lost_pid = lost.message.get("pid")
                 if lost.message.get("ok") and lost_pid:  # we cannot hold it: do not leave it
@@ -230,10 +298,12 @@ class Lab:
                env: Mapping[str, str] | None = None, cwd: str | os.PathLike[str] | None = None,
                new_pgrp: bool = False, namespace: Any = None, op: str = "spawn",
                extra: Mapping[str, Any] | None = None) -> Child:
-        if isinstance(argv, str | bytes) or not argv:
-            raise SpawnError(f"argv must be a non-empty list of strings, not {argv!r}: timens-lab "
-                             "never runs a shell (use ['sh', '-c', ...] if you mean one)")
-        args = [os.fspath(a) for a in argv]
+        """Start argv. ``env=None`` gives the child the caller's environment as it is now
+        (os.environ), exactly; a mapping gives it that instead."""
+        args = _args.argv_list(argv)
+        env_list = None if env is None else _args.env_list(env)
+        cwd_text = None if cwd is None else _args.text(cwd, "cwd")
+        new_pgrp = _args.flag(new_pgrp, "new_pgrp")
         send: list[int] = []
         ours: list[IO[bytes] | None] = []
         to_close: list[int] = []
@@ -255,11 +325,9 @@ class Lab:
                     to_close.append(fd)
                 slots.append(len(send))
                 send.append(fd)
-            env_list = None if env is None else [f"{k}={v}" for k, v in env.items()]
             reply, got = self._call_fds(
-                op, send, target=target, argv=args, env=env_list, stdio=slots,
-                cwd=os.fspath(cwd) if cwd is not None else None, new_pgrp=new_pgrp,
-                **(extra or {}))
+                op, send, caller_env=env is None, target=target, argv=args, env=env_list,
+                stdio=slots, cwd=cwd_text, new_pgrp=new_pgrp, **(extra or {}))
         except BaseException:
             for stream in ours:
                 if stream is not None:
@@ -272,6 +340,7 @@ class Lab:
 
     def _start_c(self, target: dict[str, Any] | None, fn: str, arg: bytes, fds: Sequence[int],
                  namespace: Any = None) -> Child:
+        kernel.check_entry_arg(fn, arg)  # the helper checks again: this is the early, cheap one
         reply, got = self._call_fds("start_c", list(fds), target=target, fn=fn,
                                     arg=base64.b64encode(arg).decode(), keep=list(range(len(fds))))
         return Child(self, reply["pid"], got[0], [fn], namespace, reply.get("time_ns"))
@@ -280,24 +349,54 @@ class Lab:
 def _stdio(index: int, spec: StdioArg) -> tuple[int | None, IO[bytes] | None]:
     """(fd to hand the child or None to inherit ours, our end of a pipe or None)."""
     if spec is None:
-        try:
-            os.fstat(index)
-        except OSError:
-            return None, None
-        return index, None
-    if spec == PIPE:
+        return (index if _is_open(index) else None), None
+    if spec is PIPE or (type(spec) is int and spec == PIPE):
         r, w = os.pipe2(os.O_CLOEXEC)
         if index == 0:
             return r, open(w, "wb", buffering=0)
         return w, open(r, "rb", buffering=0)
-    if spec == DEVNULL:
+    if spec is DEVNULL or (type(spec) is int and spec == DEVNULL):
         return os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC), None
-    if isinstance(spec, int):
-        return spec, None
-    return spec.fileno(), None
+    return _args.stdio_fd(index, spec), None
 
 
-def _shutdown(sock: socket.socket, proc: subprocess.Popen[bytes]) -> None:
+def _is_open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
+
+
+def _environ() -> dict[bytes, bytes]:
+    """The caller's environment now, as os.environ has it (the bytes dict behind it: comparing
+    it costs well under a microsecond; dict(os.environb) ~ 10 us per spawn)."""
+    data = getattr(os.environ, "_data", None)
+    return data if isinstance(data, dict) else dict(os.environb)
+
+
+def _start_error(err: OSError) -> TimensError:
+    if err.errno in _OUT_OF:
+        return ResourceLimitError(f"cannot start the timens-lab helper: {err.strerror} "
+                                  f"({errno.errorcode.get(err.errno or 0, '?')})", errno=err.errno)
+    return SpawnError(f"cannot start the timens-lab helper: {err}", errno=err.errno,
+                      hint="check that this Python can run: python -P -c pass")
+
+
+def _after_fork() -> None:
+    """In a forked child every Lab belongs to the parent: let go of them at once, so the
+    child's exit (or a Lab's garbage collection there) can never stop the parent's helper."""
+    for lab in list(_LABS):
+        lab._lock = threading.RLock()  # another thread may have held it at fork time
+        lab._let_go()
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
+def _shutdown(sock: socket.socket, proc: subprocess.Popen[bytes], owner: int) -> None:
+    if os.getpid() != owner:  # a forked copy: the helper is the parent's, not ours to stop
+        return
     try:
         _wire.send(sock, {"op": "shutdown"})
         sock.settimeout(5)

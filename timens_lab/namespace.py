@@ -9,7 +9,7 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from .errors import TimensError
+from .errors import OffsetTypeError, TimensError
 from .offsets import Offsets, format_duration, parse_duration
 
 if TYPE_CHECKING:
@@ -115,6 +115,10 @@ class TimeNamespace(_Target):
 
     @offsets.setter
     def offsets(self, value: Offsets) -> None:
+        if not isinstance(value, Offsets):
+            raise OffsetTypeError(f"ns.offsets takes an Offsets, not {type(value).__name__}",
+                                  hint="ns.offsets = Offsets.of(monotonic='1h'), or "
+                                  "ns.set_offsets(monotonic='1h')")
         self._set_ns(value.monotonic_ns, value.boottime_ns)
 
     def set_offsets(self, monotonic: Duration = None, boottime: Duration = None) -> Offsets:

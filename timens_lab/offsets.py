@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import math
+import operator
 import os
 import re
 from decimal import Decimal
@@ -19,6 +21,7 @@ from .errors import (
     NoSuchNamespaceError,
     OffsetRangeError,
     OffsetsFrozenError,
+    OffsetTypeError,
     PrivilegeError,
 )
 
@@ -53,8 +56,16 @@ def parse_duration(text: str | int | float) -> int:
         InvalidOffsetError: unparsable text or a value that is not a whole number of ns.
         OffsetRangeError: beyond what the kernel can represent (|seconds| > KTIME_SEC_MAX).
     """
-    if isinstance(text, bool):
-        raise InvalidOffsetError(f"not a duration: {text!r}")
+    if type(text) is str:
+        pass  # the common case first: every check below is for the others
+    elif not isinstance(text, bool | str | int | float | Decimal) and hasattr(text, "__index__"):
+        text = operator.index(text)  # numpy integers
+    if isinstance(text, bool) or not isinstance(text, str | int | float | Decimal):
+        raise OffsetTypeError(f"not a duration: {text!r:.80} ({type(text).__name__})",
+                              hint="write seconds as a number (3600, -1.5) or a string with a "
+                              "unit ('90m', '2d3h', '1.5s')")
+    if isinstance(text, float) and not math.isfinite(text):
+        raise InvalidOffsetError(f"not a duration: {text!r} (offsets are finite)")
     if isinstance(text, int):
         total = Decimal(text) * NSEC
     else:
@@ -121,6 +132,12 @@ class Offsets:
     monotonic_ns: int = 0
     boottime_ns: int = 0
 
+    def __post_init__(self) -> None:
+        # Checked here, at construction: a float would be truncated (1.9 -> 1 ns), a bool is
+        # not a number of ns, nan/inf or 10**30 would only fail in the helper, far from here.
+        for field in ("monotonic_ns", "boottime_ns"):
+            object.__setattr__(self, field, _ns_value(getattr(self, field), field))
+
     @classmethod
     def of(cls, monotonic: str | int | float | None = None,
            boottime: str | int | float | None = None) -> Offsets:
@@ -164,7 +181,10 @@ class Offsets:
             if not m:
                 raise InvalidOffsetError(f"unexpected timens_offsets line: {line!r}")
             found[m.group(1)] = int(m.group(2)) * NSEC + int(m.group(3))
-        return cls(found.get("monotonic", 0), found.get("boottime", 0))
+        try:
+            return cls(found.get("monotonic", 0), found.get("boottime", 0))
+        except OffsetRangeError as err:  # the kernel never shows one: not its text
+            raise InvalidOffsetError(f"unexpected timens_offsets value: {err}") from None
 
     def check_range(self, host_monotonic_ns: int, host_boottime_ns: int,
                     clocks: tuple[str, ...] = CLOCK_NAMES) -> None:
@@ -185,6 +205,30 @@ class Offsets:
 
     def labels(self) -> str:
         return f"monotonic {format_duration(self.monotonic_ns)}, boottime {format_duration(self.boottime_ns)}"
+
+
+def _ns_value(value: object, field: str) -> int:
+    """An Offsets field: integer nanoseconds (int, numpy integer) or a string with a unit."""
+    if isinstance(value, str):
+        body = value.strip().lstrip("+-\u2212").strip()
+        if _BARE.fullmatch(body.replace("_", "")):
+            raise InvalidOffsetError(
+                f"Offsets({field}={value!r}): a bare number in a string is ambiguous here",
+                hint=f"write the unit ('{body}s' or '{body}ns'), or pass integer nanoseconds")
+        return parse_duration(value)
+    if isinstance(value, bool | float | Decimal):
+        why = "a bool is not a duration" if isinstance(value, bool) else "it would be rounded"
+        raise OffsetTypeError(f"Offsets({field}={value!r}): {field} is integer nanoseconds, "
+                              f"not {type(value).__name__} ({why})")
+    try:
+        ns = operator.index(value)  # int, numpy integers; not floats, not bools of numpy
+    except TypeError:
+        raise OffsetTypeError(f"Offsets({field}={value!r:.80}): not integer nanoseconds "
+                              f"({type(value).__name__})") from None
+    if abs(ns) // NSEC > KTIME_SEC_MAX:
+        raise OffsetRangeError(f"Offsets({field}={ns}): beyond the kernel's limit of "
+                               f"±{KTIME_SEC_MAX} s")
+    return int(ns)
 
 
 # --- reading and writing /proc/PID/timens_offsets

@@ -30,6 +30,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
+from ._pyexec import python_argv
+
 Mode = Literal["root", "rootless", "unavailable"]
 
 #: Environment variable that selects the run mode (jupyter-and-tooling.md §4.3).
@@ -198,13 +200,10 @@ def gather_facts(proc: Path = Path("/proc"), environ: Mapping[str, str] = os.env
 
 def run_child(timeout: float = CHILD_TIMEOUT) -> tuple[dict[str, Any] | None, str]:
     """Run :mod:`timens_lab._probe_child`; returns (its report, "") or (None, why it failed)."""
-    package_root = str(Path(__file__).resolve().parent.parent)
-    env = dict(os.environ)
-    # The child must import this very copy of timens_lab, even from an uninstalled checkout.
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
-    argv = [sys.executable or "python3", "-m", "timens_lab._probe_child"]
+    # This very copy of timens_lab, never a timens_lab/ in the current directory (_pyexec).
+    argv = python_argv("timens_lab._probe_child")
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env,
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
                               stdin=subprocess.DEVNULL, check=False)
     except subprocess.TimeoutExpired:  # run() killed it; its forks die by PDEATHSIG
         return None, f"the probe child did not answer within {timeout:g} s"

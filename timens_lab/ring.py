@@ -156,37 +156,51 @@ class Ring:
 
     @property
     def head(self) -> int:
-        """Records the sampler has written so far."""
+        """Records the sampler has written so far. A plain load is enough here: it only sizes a
+        read, and tns_ring_read loads head again with acquire before it copies anything."""
+        self._check_open()
         return int(self._hdr["head"])
+
+    def _status(self) -> kernel.RingStatus:
+        # Through C, with acquire semantics: a numpy read of the header is a plain load, which
+        # on a weakly ordered CPU (arm64) may see a new status with the fields of before.
+        return kernel.ring_status(self._ptr)
 
     @property
     def status(self) -> Status:
-        return Status(int(self._hdr["status"]))
+        self._check_open()
+        return Status(self._status().status)
 
     @property
     def error(self) -> tuple[int, int]:
         """(errno, stage) the sampler reported with Status.FAILED."""
-        return int(self._hdr["error"]), int(self._hdr["error_stage"])
+        self._check_open()
+        st = self._status()
+        return st.error, st.error_stage
 
     @property
     def pid(self) -> int:
-        return int(self._hdr["pid"])
+        self._check_open()
+        return self._status().pid
 
     @property
     def late(self) -> int:
         """Pacing ticks the sampler skipped because it was late (preempted, or rate too high)."""
-        return int(self._hdr["late"])
+        self._check_open()
+        return self._status().late
 
     @property
     def clocks(self) -> tuple[str, ...]:
         """The clocks the sampler actually reads (BOOTTIME_ALARM is dropped without an RTC)."""
-        mask = int(self._hdr["clocks"])
+        self._check_open()
+        mask = self._status().clocks
         return tuple(c for i, c in enumerate(SAMPLED_CLOCKS) if mask >> i & 1)
 
     @property
     def resolution_ns(self) -> dict[str, int]:
         """clock_getres() in the sampler, for "realtime" and each sampled clock."""
-        res = [int(x) for x in self._hdr["res_ns"]]
+        self._check_open()
+        res = self._status().res_ns
         out = {"realtime": res[0]} if res[0] >= 0 else {}
         out.update({c: res[1 + i] for i, c in enumerate(SAMPLED_CLOCKS) if res[1 + i] >= 0})
         return out

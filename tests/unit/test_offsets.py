@@ -113,3 +113,63 @@ def test_range_check_mirrors_the_kernel_rule() -> None:
 ])
 def test_format_duration(ns: int, label: str) -> None:
     assert label == format_duration(ns)
+
+
+# --- Offsets are checked at construction (issue 14, item 11)
+
+@pytest.mark.parametrize(("value", "ns"), [
+    (5, 5), (-7, -7), ("1h", 3600 * NSEC), ("-90ms", -90_000_000), ("1.5s", 1_500_000_000),
+    ("12ns", 12), (KTIME_SEC_MAX * NSEC, KTIME_SEC_MAX * NSEC),
+])
+def test_offsets_take_integer_ns_or_durations_with_a_unit(value: object, ns: int) -> None:
+    off = Offsets(value, value)  # type: ignore[arg-type]
+    assert (off.monotonic_ns, off.boottime_ns) == (ns, ns)
+    assert type(off.monotonic_ns) is int
+
+
+def test_offsets_take_numpy_integers() -> None:
+    np = pytest.importorskip("numpy")
+    off = Offsets(np.int64(3), np.int32(-4))
+    assert (off, type(off.monotonic_ns)) == (Offsets(3, -4), int)
+
+
+@pytest.mark.parametrize("value", [1.9, 1.0, True, False, float("nan"), float("inf"), None,
+                                   [1], b"1h", object()])
+def test_offsets_refuse_what_is_not_integer_ns(value: object) -> None:
+    """No truncation (1.9 was 1 ns), no bool (True was 1 ns), no nan/inf reaching the helper:
+    an OffsetTypeError, which is a TypeError and an InvalidOffsetError with a hint."""
+    from timens_lab.errors import OffsetTypeError
+
+    for args in ((value, 0), (0, value)):
+        with pytest.raises(OffsetTypeError) as info:
+            Offsets(*args)  # type: ignore[arg-type]
+        assert isinstance(info.value, TypeError) and isinstance(info.value, InvalidOffsetError)
+        assert info.value.hint
+
+
+@pytest.mark.parametrize("value", ["3600", "1.5", "abc", "", "nan", "1 parsec"])
+def test_offsets_refuse_strings_without_a_unit_or_meaning(value: str) -> None:
+    """A bare number in a string is ambiguous in an ns field (parse_duration reads seconds)."""
+    with pytest.raises(InvalidOffsetError) as info:
+        Offsets(value, 0)
+    assert info.value.hint
+
+
+@pytest.mark.parametrize("value", [10**30, -(10**30), (KTIME_SEC_MAX + 1) * NSEC, "1e12y"])
+def test_offsets_beyond_the_kernel_are_range_errors(value: object) -> None:
+    with pytest.raises(OffsetRangeError):
+        Offsets(value, 0)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf"), True, None, [],
+                                   object(), b"1h"])
+def test_parse_duration_refuses_non_durations(value: object) -> None:
+    """lab.namespace(monotonic=nan) and friends: typed, before the helper is asked."""
+    with pytest.raises(InvalidOffsetError) as info:
+        parse_duration(value)  # type: ignore[arg-type]
+    assert info.value.hint
+
+
+def test_parse_duration_reads_numpy_integers_as_seconds() -> None:
+    np = pytest.importorskip("numpy")
+    assert parse_duration(np.int64(2)) == 2 * NSEC

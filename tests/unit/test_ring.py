@@ -265,3 +265,55 @@ def test_reader_ignores_a_corrupted_header_capacity(spawn: object) -> None:
         got = ring.read()
         assert got["seq"].tolist() == list(range(40))
         assert pattern_ok(got).all()
+
+
+def test_status_line_is_read_in_c_with_acquire(spawn: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    """status, error, clocks, pid, late and resolutions come from one tns_ring_status() call
+    (an acquire load of status, then the fields the sampler published before it), never from
+    plain numpy loads; the snapshot agrees with a second, direct reading of the header."""
+    calls = []
+    real = kernel.ring_status
+
+    def counting(ptr: object) -> kernel.RingStatus:
+        calls.append(1)
+        return real(ptr)
+
+    with Ring(4096) as ring:
+        child = start_pattern(spawn, ring, period_ns=1_000_000, max_records=20)
+        assert child.wait(5) == 0
+        monkeypatch.setattr(kernel, "ring_status", counting)
+        assert ring.status == Status.STOPPED
+        assert ring.error == (0, 0)
+        assert ring.clocks == ("monotonic", "boottime", "monotonic_raw", "monotonic_coarse",
+                               "boottime_alarm")
+        assert ring.pid == child.pid
+        assert ring.late >= 0 and ring.resolution_ns
+        assert len(calls) == 6
+        snap = real(ring._ptr)
+        hdr = ring._hdr
+        assert (snap.status, snap.error, snap.error_stage, snap.pid, snap.clocks, snap.late,
+                snap.period_ns, list(snap.res_ns), snap.head) == (
+            int(hdr["status"]), int(hdr["error"]), int(hdr["error_stage"]), int(hdr["pid"]),
+            int(hdr["clocks"]), int(hdr["late"]), int(hdr["period_ns"]),
+            [int(x) for x in hdr["res_ns"]], int(hdr["head"]))
+    with pytest.raises(ValueError, match="closed"):
+        _ = ring.status
+
+
+@pytest.mark.parametrize("arg", [b"", b"\x03", bytes(31), bytes(33), bytes(4096)])
+def test_sampler_argument_must_be_its_struct(arg: bytes) -> None:
+    """tns_sampler_main copies a whole struct tns_sampler_args from its argument: any other
+    length is refused before a process starts (before: it read 32 bytes of whatever followed)."""
+    import base64
+
+    from timens_lab._helper_ops import Ops
+    from timens_lab.errors import InvalidArgumentError
+
+    assert lib.tns_entry_arg_size(b"tns_sampler_main") == len(kernel.sampler_args(3, 1, 0)) == 32
+    for fn in ("tns_sampler_main", "tns_ring_pattern_main"):
+        with pytest.raises(InvalidArgumentError, match="reads 32 bytes"):
+            kernel.check_entry_arg(fn, arg)
+        with pytest.raises(InvalidArgumentError, match="reads 32 bytes"):
+            Ops().op_start_c({"fn": fn, "arg": base64.b64encode(arg).decode()}, [])
+    kernel.check_entry_arg("tns_sampler_main", kernel.sampler_args(3, 1, 0))
+    kernel.check_entry_arg("tns_tut_clocks_main", arg)  # a string argument: any length

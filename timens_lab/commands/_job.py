@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import Callable
 
@@ -17,6 +18,20 @@ EXIT_OWN_FAILURE = 125
 def exit_status(returncode: int) -> int:
     """The shell's convention: 128+N for a command killed by signal N."""
     return 128 - returncode if returncode < 0 else returncode
+
+
+def shell_environ() -> dict[bytes, bytes]:
+    """The environment our shell gave us, as the kernel keeps it (/proc/self/environ, proc(5)).
+
+    Not os.environ: at start-up CPython itself may add LC_CTYPE=C.UTF-8 (PEP 538 locale
+    coercion), and `timens-lab run -- CMD` must give CMD exactly what `unshare --time CMD` would.
+    """
+    try:
+        with open("/proc/self/environ", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return dict(os.environb)
+    return dict(item.split(b"=", 1) for item in raw.split(b"\0") if b"=" in item)
 
 
 def run_job(lab_rootless: bool | None, start: Callable[[Lab], Child]) -> int:

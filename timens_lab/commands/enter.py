@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._job import run_job
+from ._job import run_job, shell_environ
 
 EPILOG = """\
 examples:
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     argv = rest[1:] if rest[:1] == ["--"] else rest
     if not argv:
         return _usage("no command given: timens-lab enter PID -- COMMAND [ARG...]")
-    return run_job(None, lambda lab: lab.enter(target).spawn(argv))
+    return run_job(None, lambda lab: lab.enter(target).spawn(argv, env=shell_environ()))
 
 
 def _usage(message: str) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..offsets import parse_duration
-from ._job import run_job
+from ._job import run_job, shell_environ
 from ._options import add_rootless
 
 EPILOG = """\
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
             parse_duration(value)
     rootless = True if args.map_root_user and args.rootless is None else args.rootless
     return run_job(rootless, lambda lab: lab.run(argv, args.monotonic, args.boottime,
-                                                 map_root=args.map_root_user))
+                                                 env=shell_environ(), map_root=args.map_root_user))
 
 
 def _usage(message: str) -> int:

@@ -20,6 +20,9 @@
  * reader's h2 load, so every record whose slot was (or is being) rewritten has seq <= h2 - cap
  * and is discarded as a drop. Each delivered record's own seq is checked too. On x86-64 the
  * fences cost nothing (TSO); on arm64 they are the dmb barriers a seqlock needs.
+ * The status line (error, clocks, pid, resolutions) is published the same way: plain-field
+ * stores, then status with release (tns_set_status); readers take status with acquire first
+ * (tns_ring_status), so RUNNING always comes with its clocks and FAILED with its errno.
  */
 #include <limits.h>
 #include <stddef.h>
@@ -79,6 +82,19 @@ struct tns_ring_header {
     uint8_t pad4[40];
 };
 
+/* What tns_ring_status() reads from the status line, in one go (ring.py). */
+struct tns_ring_status {
+    uint32_t status;
+    int32_t error;
+    uint32_t error_stage;
+    int32_t pid;
+    uint32_t clocks;
+    uint64_t late;
+    int64_t period_ns;
+    int64_t res_ns[8];
+    uint64_t head;
+};
+
 struct tns_sampler_args {
     int32_t ring_fd;
     uint32_t clock_mask;
@@ -125,6 +141,10 @@ static inline uint32_t tns_control(struct tns_ring_header *h) {
     return __atomic_load_n(&h->control, __ATOMIC_ACQUIRE);
 }
 
+/* A status-line field, published later by tns_set_status (release). Relaxed atomic, because a
+ * reader may load it at any time (tns_ring_status): plain stores would race formally. */
+#define TNS_PUT(field, value) __atomic_store_n(&(field), (value), __ATOMIC_RELAXED)
+
 static inline void tns_set_status(struct tns_ring_header *h, uint32_t st) {
     __atomic_store_n(&h->status, st, __ATOMIC_RELEASE);
 }
@@ -159,8 +179,8 @@ static struct tns_ring_header *tns_map_ring(int fd, size_t *size_out, int *err, 
         || cap > (size - TNS_RING_HEADER_SIZE) / TNS_RING_RECORD_SIZE) {
         /* Not our ring (or a truncated one): say so in it only if the magic is ours. */
         if (h->magic == TNS_RING_MAGIC) {
-            h->error = EPROTO;
-            h->error_stage = TNS_SST_HEADER;
+            TNS_PUT(h->error, EPROTO);
+            TNS_PUT(h->error_stage, TNS_SST_HEADER);
             tns_set_status(h, TNS_ST_FAILED);
         }
         munmap(p, size);
@@ -234,25 +254,25 @@ int tns_run(void *arg, int pattern) {
      * without one clock_gettime gives EINVAL, and the field stays MISSING. */
     uint32_t clocks = 0;
     struct timespec res;
-    h->res_ns[0] = clock_getres(CLOCK_REALTIME, &res) == 0 ? tns_ts_ns(&res) : -1;
+    TNS_PUT(h->res_ns[0], clock_getres(CLOCK_REALTIME, &res) == 0 ? tns_ts_ns(&res) : -1);
     for (int i = 0; i < TNS_NCLOCKS; i++) {
-        h->res_ns[1 + i] = -1;
+        TNS_PUT(h->res_ns[1 + i], -1);
         if (!(a.clock_mask & (1u << i))) continue;
         if (pattern || tns_read_clock(tns_sampled[i]) != TNS_MISSING) {
             clocks |= 1u << i;
-            if (clock_getres(tns_sampled[i], &res) == 0) h->res_ns[1 + i] = tns_ts_ns(&res);
+            if (clock_getres(tns_sampled[i], &res) == 0) TNS_PUT(h->res_ns[1 + i], tns_ts_ns(&res));
         }
     }
     if (!pattern && tns_read_clock(CLOCK_REALTIME) == TNS_MISSING) {
-        h->error = errno;
-        h->error_stage = TNS_SST_REALTIME;
+        TNS_PUT(h->error, errno);
+        TNS_PUT(h->error_stage, TNS_SST_REALTIME);
         tns_set_status(h, TNS_ST_FAILED);
         munmap(h, size);
         return 1;
     }
-    h->clocks = clocks;
-    h->period_ns = a.period_ns;
-    h->pid = getpid();
+    TNS_PUT(h->clocks, clocks);
+    TNS_PUT(h->period_ns, a.period_ns);
+    TNS_PUT(h->pid, getpid());
     uint64_t seq = __atomic_load_n(&h->head, __ATOMIC_RELAXED); /* continue an existing ring */
     tns_set_status(h, TNS_ST_RUNNING);
 
@@ -304,6 +324,36 @@ int tns_run(void *arg, int pattern) {
 
 static int tns_sampler_main(void *arg) { return tns_run(arg, 0); }
 static int tns_ring_pattern_main(void *arg) { return tns_run(arg, 1); }
+
+/* The bytes an entry point reads from its argument. fn(void *arg) cannot see the length of
+ * what it was given, and tns_run copies a whole struct tns_sampler_args: the helper checks an
+ * argument against this before it starts fn (kernel.check_entry_arg). 0: the entry point reads
+ * a NUL-terminated string (the tutorial's; the helper always appends a NUL). */
+static int64_t tns_entry_arg_size(const char *fn) {
+    if (strcmp(fn, "tns_sampler_main") == 0 || strcmp(fn, "tns_ring_pattern_main") == 0)
+        return (int64_t)sizeof(struct tns_sampler_args);
+    return 0;
+}
+
+/* The status line as one consistent reading. The sampler fills error, error_stage, pid,
+ * clocks, period_ns and res_ns with plain stores and then publishes them with a release store
+ * of status (tns_set_status); loading status with acquire first makes every field stored
+ * before that release visible here (C11 release/acquire; on arm64 a plain load could see
+ * RUNNING with the clocks of before, or FAILED with error 0). late is a relaxed counter. */
+static uint32_t tns_ring_status(const void *ring, struct tns_ring_status *out) {
+    const struct tns_ring_header *h = ring;
+    uint32_t st = __atomic_load_n(&h->status, __ATOMIC_ACQUIRE);
+    out->status = st;
+    out->error = __atomic_load_n(&h->error, __ATOMIC_RELAXED);
+    out->error_stage = __atomic_load_n(&h->error_stage, __ATOMIC_RELAXED);
+    out->pid = __atomic_load_n(&h->pid, __ATOMIC_RELAXED);
+    out->clocks = __atomic_load_n(&h->clocks, __ATOMIC_RELAXED);
+    out->late = __atomic_load_n(&h->late, __ATOMIC_RELAXED);
+    out->period_ns = __atomic_load_n(&h->period_ns, __ATOMIC_RELAXED);
+    for (int i = 0; i < 8; i++) out->res_ns[i] = __atomic_load_n(&h->res_ns[i], __ATOMIC_RELAXED);
+    out->head = __atomic_load_n(&h->head, __ATOMIC_ACQUIRE);
+    return st;
+}
 
 /* `cap` is the capacity the owner created the ring with, never the header's copy: the
  * sampler can write the header, and a reader must not compute addresses from it. */

@@ -48,6 +48,22 @@ struct tns_sampler_args {
     ...;
 };
 
+/* The status line, read with acquire semantics after the sampler's release (tns_ring_status). */
+struct tns_ring_status {
+    uint32_t status;
+    int32_t error;
+    uint32_t error_stage;
+    int32_t pid;
+    uint32_t clocks;
+    uint64_t late;
+    int64_t period_ns;
+    int64_t res_ns[8];
+    uint64_t head;
+};
+uint32_t tns_ring_status(const void *ring, struct tns_ring_status *out);
+/* Bytes fn reads from its argument (0: a NUL-terminated string); the helper checks it. */
+int64_t tns_entry_arg_size(const char *fn);
+
 /* Entry points for Lab.start_c / TimeNamespace.start_c: int fn(void *arg), arg = the args. */
 int tns_sampler_main(void *arg);
 int tns_ring_pattern_main(void *arg);   /* same protocol, synthetic records (ring tests) */
