@@ -101,6 +101,13 @@ class NoSuchNamespaceError(TimensError, LookupError):
     hint = "pass a live pid (see `timens-lab tree`) or a path such as /proc/PID/ns/time"
 
 
+class PendingNamespaceError(TimensError, ValueError):
+    """Entering would freeze a pending namespace (no member yet) that someone may still write."""
+
+    hint = ("pass --freeze (Python: freeze=True) to enter it anyway, which fixes its offsets for "
+            "good; or wait until its creator starts a process in it")
+
+
 class HelperDiedError(TimensError):
     """The helper process that owns the namespaces is gone."""
 
@@ -160,7 +167,8 @@ _TYPES: dict[str, type[TimensError]] = {
     cls.__name__: cls for cls in (
         InvalidOffsetError, OffsetRangeError, OffsetsFrozenError, NamespaceLimitError,
         MultiThreadedError, PrivilegeError, TimeNamespaceUnavailable, SpawnError,
-        NoSuchNamespaceError, HelperDiedError, LabClosedError, ResourceLimitError,
+        NoSuchNamespaceError, PendingNamespaceError, HelperDiedError, LabClosedError,
+        ResourceLimitError,
         RecordingError, NotARecordingError, RecordingVersionError, RecordingTruncatedError,
         RecordingCorruptError,
     )
