@@ -57,7 +57,8 @@ class Container(NamedTuple):
     @property
     def label(self) -> str:
         """``crun web`` / ``podman db (3f2a…)``: short enough for a tree row."""
-        short = self.id[:12] if len(self.id) > 12 else self.id
+        # Docker-style 64-hex ids are shown as their usual 12-character prefix; names as given.
+        short = self.id[:12] if re.fullmatch(r"[0-9a-f]{32,}", self.id) else self.id
         if self.name and self.name != self.id:
             return f"{self.runtime} {self.name} ({short})"
         return f"{self.runtime} {short}"
