@@ -157,8 +157,8 @@ class Crun:
 
     def close(self) -> None:
         for c in reversed(self.started):
-            subprocess.run(self._user(c.rootless) + [
-                self.crun, "--cgroup-manager=disabled", "delete", "-f", c.name],
+            subprocess.run([*self._user(c.rootless), self.crun, "--cgroup-manager=disabled",
+                            "delete", "-f", c.name],
                 env=self._env(c.rootless), check=False, capture_output=True)
             shutil.rmtree(c.bundle, ignore_errors=True)
         for fd in self.pidfds:
