@@ -31,11 +31,10 @@ conmon's argv, nspawn's from its machine name.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import NamedTuple
 
 from . import procfs
@@ -86,11 +85,18 @@ _CGROUP_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
+#: Every rule above needs one of these words: most processes are in no container, and one
+#: search rejects them (discovery reads every process's cgroup file).
+_ANY = re.compile(r"docker|libpod|containerd|crio|lxc|machine-")
+
+
 def from_cgroup(text: str) -> Container | None:
     """A container named by a /proc/PID/cgroup text (cgroups(7): ``ID:CONTROLLERS:PATH`` lines).
 
     The unified (``0::``) line is tried first, then the v1 hierarchies in file order.
     """
+    if not _ANY.search(text):
+        return None
     paths = []
     for line in text.splitlines():
         parts = line.split(":", 2)
@@ -153,11 +159,25 @@ def from_ancestor(comm: str, argv: list[str], pid: int) -> Container | None:
 
 
 def _read_text(path: str, limit: int = 1 << 20) -> str | None:
+    # os.open/os.read, not open(): this runs once per process in discovery, and the io stack
+    # costs several times the syscalls here.
     try:
-        with open(path, "rb") as f:
-            return f.read(limit).decode("utf-8", "replace")
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return None
+    try:
+        chunks, size = [], 0
+        while size < limit:
+            chunk = os.read(fd, min(65536, limit - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks).decode("utf-8", "replace")
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def _json(path: str) -> dict[str, object] | None:
@@ -266,6 +286,11 @@ class ContainerIndex:
                     continue
                 self.inits[c.pid] = c
         self._cache: dict[int, Container | None] = {}
+        self._cgroups: dict[bytes, Container | None] = {}
+        self._cgroup_files: dict[int, bytes | None] = {}
+        # pid → (state-file container of it or an ancestor, supervisor-named container of an
+        # ancestor): a process's own supervisor role does not count for itself.
+        self._lines: dict[int, tuple[Container | None, Container | None]] = {}
 
     def _alive(self, pid: int, start: int | None) -> bool:
         """The state file's pid is live and, when the file says when it started, the same one."""
@@ -275,17 +300,34 @@ class ContainerIndex:
             return False
         return start is None or st.starttime == start
 
-    def of(self, pid: int, ppids: Mapping[int, int] | None = None) -> Container | None:
-        """The container of ``pid``, or None. ``ppids`` (pid → ppid) saves reading stat files."""
+    def of(self, pid: int, ppids: Mapping[int, int] | None = None,
+           comms: Mapping[int, str] | None = None) -> Container | None:
+        """The container of ``pid``, or None. ``ppids`` (pid → ppid) and ``comms`` (pid → comm),
+        as discovery has them, save reading stat and comm files."""
         if pid in self._cache:
             return self._cache[pid]
-        found = self._by_state(pid, ppids)
-        if found is None:
-            found = self._by_cgroup(pid)
-        if found is None:
-            found = self._by_ancestor(pid, ppids)
+        state, supervised = self._lineage(pid, ppids, comms)
+        found = state or self._by_cgroup(pid) or supervised
         self._cache[pid] = found
         return found
+
+    def prefetch(self, pids: list[int], skip: Iterable[int] = ()) -> None:
+        """Read the cgroup files of all these processes at once (one C loop: discovery asks
+        about every process, and from Python the reads cost more than the rest together).
+        ``skip``: processes whose cgroup must not be read at all (known to be no container's
+        by cgroup; state files and ancestry still apply)."""
+        from . import kernel
+
+        self._cgroup_files.update(dict.fromkeys(skip))
+        try:
+            procfd = os.open(self.proc, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            return
+        try:
+            texts = kernel.read_proc_files(procfd, pids, "cgroup")
+        finally:
+            os.close(procfd)
+        self._cgroup_files.update(zip(pids, texts, strict=True))
 
     def _parent(self, pid: int, ppids: Mapping[int, int] | None) -> int | None:
         if ppids is not None and pid in ppids:
@@ -295,21 +337,63 @@ class ContainerIndex:
         except (OSError, ValueError):
             return None
 
-    def _by_state(self, pid: int, ppids: Mapping[int, int] | None) -> Container | None:
-        if not self.inits:
-            return None
+    def _lineage(self, pid: int, ppids: Mapping[int, int] | None,
+                 comms: Mapping[int, str] | None) -> tuple[Container | None, Container | None]:
+        """(container whose init is pid or an ancestor, container named by a supervising
+        *ancestor*), memoised per pid so a whole process tree costs one step per process.
+
+        ``_lines[p]`` is what holds for p's descendants: p's own state-file container and its
+        own supervisor role included (conmon is not in its container; its children are)."""
+        chain: list[int] = []
         cur: int | None = pid
-        for _ in range(MAX_HOPS):
-            if cur is None or cur <= 1:
-                return None
-            if cur in self.inits:
-                return self.inits[cur]
+        top: tuple[Container | None, Container | None] = (None, None)
+        while cur is not None and cur > 1 and len(chain) < MAX_HOPS:
+            if cur in self._lines:
+                top = self._lines[cur]
+                break
+            chain.append(cur)
             cur = self._parent(cur, ppids)
+        above = top
+        for p in reversed(chain):  # top down: each starts from its parent's answer
+            state, supervisor = above
+            if p in self.inits:
+                state = self.inits[p]
+            if supervisor is None:
+                supervisor = self._supervisor(p, comms)
+            above = self._lines[p] = (state, supervisor)
+        own = self._lines.get(pid, (None, None))
+        if len(chain) > 1:
+            parent = self._lines[chain[1]]
+        elif chain:
+            parent = top
+        else:
+            up = self._parent(pid, ppids)
+            parent = self._lines.get(up, (None, None)) if up is not None else (None, None)
+        return own[0], parent[1]
+
+    def _supervisor(self, pid: int, comms: Mapping[int, str] | None) -> Container | None:
+        comm = comms.get(pid) if comms is not None else None
+        if comm is None:
+            try:
+                comm = procfs.read_comm(pid, self.proc)
+            except OSError:
+                return None
+        if comm in ("conmon", "lxc-start", "systemd-nspawn") or comm.startswith(
+                ("containerd-shim", "[lxc monitor]")):
+            return from_ancestor(comm, self._argv(pid), pid)
         return None
 
     def _by_cgroup(self, pid: int) -> Container | None:
-        text = _read_text(f"{self.proc}/{pid}/cgroup", 65536)
-        found = from_cgroup(text) if text else None
+        if pid in self._cgroup_files:
+            data = self._cgroup_files[pid]
+        else:
+            text = _read_text(f"{self.proc}/{pid}/cgroup", 65536)
+            data = text.encode() if text is not None else None
+        if not data:
+            return None
+        if data not in self._cgroups:  # processes of one service or container share the text
+            self._cgroups[data] = from_cgroup(data.decode("utf-8", "replace"))
+        found = self._cgroups[data]
         if found is None:
             return None
         # The state directory may know the same container's init pid (and the cgroup its id).
@@ -317,21 +401,6 @@ class ContainerIndex:
             if c.id == found.id:
                 return found._replace(pid=c.pid)
         return found
-
-    def _by_ancestor(self, pid: int, ppids: Mapping[int, int] | None) -> Container | None:
-        cur = self._parent(pid, ppids)
-        for _ in range(MAX_HOPS):
-            if cur is None or cur <= 1:
-                return None
-            with contextlib.suppress(OSError, ValueError):
-                comm = procfs.read_comm(cur, self.proc)
-                if comm in ("conmon", "lxc-start", "systemd-nspawn") or comm.startswith(
-                        ("containerd-shim", "[lxc monitor]")):
-                    found = from_ancestor(comm, self._argv(cur), cur)
-                    if found is not None:
-                        return found
-            cur = self._parent(cur, ppids)
-        return None
 
     def _argv(self, pid: int) -> list[str]:
         text = _read_text(f"{self.proc}/{pid}/cmdline", 65536) or ""

@@ -105,6 +105,7 @@ class Scanner:
         self.proc = os.fspath(proc)
         self.threads, self.fds, self.mounts = threads, fds, mounts
         self.containers, self.run = containers, run
+        self._mnts: dict[int, int] = {}
         self._resolver = Resolver(self.proc)
 
     def scan(self) -> Discovery:
@@ -161,10 +162,20 @@ class Scanner:
         time themselves."""
         index = ContainerIndex(self.proc, self.run)
         ppids = {pid: p.ppid for pid, p in procs.items()}
-        for pid, p in procs.items():
-            if p.ppid == 2 or pid == 2:  # kernel threads: never in a container
-                continue
-            c = index.of(pid, ppids)
+        comms = {pid: p.comm for pid, p in procs.items()}
+        users = [pid for pid, p in procs.items() if p.ppid != 2 and pid != 2]  # not kthreads
+        # cgroup files cost the kernel ~5-8 µs each (every hierarchy's path is formatted), as
+        # much as the rest of a scan: read them only where a container can be, a mount
+        # namespace other than ours (every runtime gives its containers their own).
+        try:
+            own_mnt = procfs.read_ns("self", "mnt", self.proc)
+        except (OSError, ValueError):
+            own_mnt = None
+        index.prefetch([pid for pid in users if self._mnts.get(pid, 0) in (0, None)
+                        or self._mnts[pid] != own_mnt], skip=users)
+        for pid in users:
+            p = procs[pid]
+            c = index.of(pid, ppids, comms)
             if c is not None:
                 procs[pid] = p._replace(container=c)
         out = []
@@ -187,6 +198,7 @@ class Scanner:
         procs: dict[int, Process] = {}
         hidden = fd_hidden = 0
         mnt_reps: dict[int, int] = {}              # mount ns inode → one pid living in it
+        mnts = self._mnts = {}                     # pid → mount ns inode (0: not read)
         pids = procfs.list_pids(self.proc)
         rows = kernel.scan_procs(procfd, pids, fds=self.fds, mounts=self.mounts)
         denied = (-errno.EACCES, -errno.EPERM)
@@ -218,6 +230,7 @@ class Scanner:
                     accs.setdefault(inode, Pins()).fds.append((pid, fd))
             if mnt and mnt not in mnt_reps:
                 mnt_reps[mnt] = pid
+            mnts[pid] = mnt
         return procs, hidden, fd_hidden, mnt_reps
 
     def _scan_threads(self, pid: int, t: int, c: int, accs: dict[int, Pins]) -> None:

