@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -16,7 +17,7 @@ from timens_lab.offsets import NSEC
 
 from ..conftest import as_nobody
 from .crun import Crun, need_crun
-from .test_discovery import ino, offsets_of, record
+from .test_discovery import Procs, ino, offsets_of, record, unshare_sleep
 
 pytestmark = pytest.mark.usefixtures("need_timens")
 ROOT = os.geteuid() == 0
@@ -89,3 +90,30 @@ def test_sample_pid_measures_a_container_within_1us(crun: Crun, rootless: bool) 
         measured = {k: ch["offsets"][k]["measured_ns"] for k in ("monotonic", "boottime")}
         assert abs(measured["monotonic"] - kernel.monotonic_ns) <= 1000, (nobody, measured)
         assert abs(measured["boottime"] - kernel.boottime_ns) <= 1000, (nobody, measured)
+
+
+@pytest.fixture(name="procs")
+def _procs() -> Iterator[Procs]:
+    registry = Procs()
+    try:
+        yield registry
+    finally:
+        registry.close()
+
+
+def test_state_file_names_a_namespace_and_its_members(procs: Procs, tmp_path: Path) -> None:
+    """Without crun (and as nobody): a crun-style state file naming a real process labels that
+    process, its descendants and its time namespace; the initial namespace never gets one."""
+    unshare, sleep = unshare_sleep(procs, "-U", "-r", "--time", "--monotonic", "3")
+    start = Path(f"/proc/{unshare}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    state = tmp_path / "run" / "crun" / "box"
+    state.mkdir(parents=True)
+    (state / "status").write_text(json.dumps({"pid": unshare, "process-start-time": int(start)}))
+    d = discover(run=str(tmp_path / "run"))
+    ns = record(d, ino(f"/proc/{sleep}/ns/time"))
+    assert ns.container is not None
+    assert (ns.container.runtime, ns.container.id, ns.container.pid) == ("crun", "box", unshare)
+    assert d.processes[sleep].container == ns.container      # a descendant of the init
+    assert d.processes[os.getpid()].container is None
+    assert all(n.container is None for n in d.namespaces if n.is_initial)
+    assert discover(run=str(tmp_path / "nothing")).get(ns.inode).container is None  # type: ignore[union-attr]
