@@ -22,9 +22,10 @@ Three daemon-free sources, tried in this order (the first that names the process
    ``-n NAME``), ``containerd-shim*`` (``-id ID``, ``-namespace NS``: ``moby`` is Docker),
    ``lxc-start`` / ``[lxc monitor]`` (``-n NAME``), ``systemd-nspawn`` (``-M``/``--machine``).
 
-Discovery reads cgroup files only for processes in a mount namespace other than its own (every
-runtime above gives its containers their own): the kernel formats every hierarchy's path on each
-read, ~5-8 µs a process, as much as the rest of a scan.
+Discovery asks only about processes in a mount namespace other than its own: every runtime
+above gives its containers their own (a root filesystem needs one), and ``exec`` into a container
+joins it. That spares every host process its cgroup file, which costs the kernel ~5-8 µs a read
+(it formats every hierarchy's path): as much as the rest of a scan.
 
 What it cannot see stays ``None``: a rootless runtime's state under another user's
 ``/run/user/UID`` is unreadable to you, and a container started with cgroups disabled and then

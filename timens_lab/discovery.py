@@ -160,19 +160,22 @@ class Scanner:
         member (else of a holder). The initial namespace belongs to the host, never a container:
         its members are everyone, and Docker or Podman containers share it unless they unshare
         time themselves."""
-        index = ContainerIndex(self.proc, self.run)
-        ppids = {pid: p.ppid for pid, p in procs.items()}
-        comms = {pid: p.comm for pid, p in procs.items()}
-        users = [pid for pid, p in procs.items() if p.ppid != 2 and pid != 2]  # not kthreads
-        # cgroup files cost the kernel ~5-8 µs each (every hierarchy's path is formatted), as
-        # much as the rest of a scan: read them only where a container can be, a mount
-        # namespace other than ours (every runtime gives its containers their own).
+        # Only a process in a mount namespace other than ours can be in a container: every
+        # runtime gives its containers their own (a rootfs needs one), and `exec` into one
+        # joins it. That skips the cgroup file of every host process (the kernel formats each
+        # hierarchy's path per read, ~5-8 µs: as much as the rest of a scan) and the labelling.
         try:
             own_mnt = procfs.read_ns("self", "mnt", self.proc)
         except (OSError, ValueError):
             own_mnt = None
-        index.prefetch([pid for pid in users if self._mnts.get(pid, 0) in (0, None)
-                        or self._mnts[pid] != own_mnt], skip=users)
+        users = [pid for pid, p in procs.items() if p.ppid != 2 and pid != 2  # not kthreads
+                 and (not self._mnts.get(pid) or self._mnts[pid] != own_mnt)]
+        if not users:
+            return namespaces
+        index = ContainerIndex(self.proc, self.run)
+        ppids = {pid: p.ppid for pid, p in procs.items()}
+        comms = {pid: p.comm for pid, p in procs.items()}
+        index.prefetch(users)
         for pid in users:
             p = procs[pid]
             c = index.of(pid, ppids, comms)

@@ -102,9 +102,10 @@ def _procs() -> Iterator[Procs]:
 
 
 def test_state_file_names_a_namespace_and_its_members(procs: Procs, tmp_path: Path) -> None:
-    """Without crun (and as nobody): a crun-style state file naming a real process labels that
-    process, its descendants and its time namespace; the initial namespace never gets one."""
-    unshare, sleep = unshare_sleep(procs, "-U", "-r", "--time", "--monotonic", "3")
+    """Without crun (and as nobody): a crun-style state file naming a real process labels its
+    descendants in their own mount namespace (as a container's are) and their time namespace;
+    a process in our mount namespace, and the initial time namespace, never get one."""
+    unshare, sleep = unshare_sleep(procs, "-U", "-r", "-m", "--time", "--monotonic", "3")
     start = Path(f"/proc/{unshare}/stat").read_text().rsplit(")", 1)[1].split()[19]
     state = tmp_path / "run" / "crun" / "box"
     state.mkdir(parents=True)
@@ -114,6 +115,7 @@ def test_state_file_names_a_namespace_and_its_members(procs: Procs, tmp_path: Pa
     assert ns.container is not None
     assert (ns.container.runtime, ns.container.id, ns.container.pid) == ("crun", "box", unshare)
     assert d.processes[sleep].container == ns.container      # a descendant of the init
+    assert d.processes[unshare].container == ns.container    # the init itself
     assert d.processes[os.getpid()].container is None
     assert all(n.container is None for n in d.namespaces if n.is_initial)
     assert discover(run=str(tmp_path / "nothing")).get(ns.inode).container is None  # type: ignore[union-attr]
