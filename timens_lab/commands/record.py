@@ -1,4 +1,4 @@
-"""record: sample clocks in new time namespaces and save the session for replay anywhere."""
+"""record: sample clocks in time namespaces (new or existing) and save the session for replay anywhere."""
 
 from __future__ import annotations
 

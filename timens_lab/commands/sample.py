@@ -1,4 +1,4 @@
-"""sample: sample clocks inside new time namespaces and report their measured offsets."""
+"""sample: sample clocks inside time namespaces, new or existing, and report their measured offsets."""
 
 from __future__ import annotations
 
