@@ -126,6 +126,8 @@ class Crun:
         off = {"monotonic": monotonic, "boottime": boottime}
         config.setdefault("annotations", {})["run.oci.timens_offset"] = "".join(
             f"{clock} {ns // 10**9} {ns % 10**9}\n" for clock, ns in off.items())
+        linux["timeOffsets"] = {clock: {"secs": ns // 10**9, "nanosecs": ns % 10**9}
+                                for clock, ns in off.items()}
         (bundle / "config.json").write_text(json.dumps(config))
         if rootless and os.geteuid() == 0:
             os.chown(bundle / "config.json", NOBODY, NOBODY)
