@@ -293,12 +293,16 @@ class ContainerIndex:
         self._cache: dict[int, Container | None] = {}
         self._cgroups: dict[bytes, Container | None] = {}
         self._cgroup_files: dict[int, bytes | None] = {}
-        # pid → (state-file container of it or an ancestor, supervisor-named container of an
-        # ancestor): a process's own supervisor role does not count for itself.
+        # pid → what holds for its descendants: (state-file container of it or an ancestor,
+        # container named by it or an ancestor as supervisor); see _lineage.
         self._lines: dict[int, tuple[Container | None, Container | None]] = {}
 
     def _alive(self, pid: int, start: int | None) -> bool:
-        """The state file's pid is live and, when the file says when it started, the same one."""
+        """The state file's pid is live and, when the file says when it started, the same one.
+
+        Both are clock ticks after boot from /proc/PID/stat; the kernel shifts them by the
+        reader's boottime offset, so run from inside a time namespace a live container can
+        read as gone (then it is simply not named)."""
         try:
             st = procfs.read_stat(pid, self.proc)
         except (OSError, ValueError):
