@@ -68,7 +68,6 @@ class Resolver:
         members = tuple(acc.members)  # Scanner sorted them eldest first
         active = bool(members)
         holding = bool(acc.holders or acc.thread_holders)
-        state: NsState = "active" if active else "pending" if holding else "held"
         partial: list[str] = []
         ns_id = a.ns_id
         fd: int | None = None
@@ -95,7 +94,12 @@ class Resolver:
                 users[ino] = self._users.get(ino) or UserNamespace(ino, None, None, None)
         if ns_id is not None and active:
             self._had_members.add(ns_id)
-        frozen = True if active or state == "held" or ns_id in self._had_members else None
+        # Pending only while no member was ever seen: one that came and went froze the offsets
+        # (kernel-timens.md finding 6), so the namespace is then held, not pending. A fresh scan
+        # cannot see that history (the kernel shows none): frozen is then None, "cannot tell".
+        seen = ns_id is not None and ns_id in self._had_members
+        state: NsState = "active" if active else "pending" if holding and not seen else "held"
+        frozen = True if active or state == "held" else None
         sources = []
         if members:
             sources.append("process")
@@ -112,7 +116,7 @@ class Resolver:
             tuple(sorted(acc.holders)) if acc.holders else (),
             tuple(sorted(acc.thread_holders)) if acc.thread_holders else (),
             tuple(sorted(acc.fds)) if acc.fds else (),
-            tuple(sorted({shown for shown, _ in acc.mounts})) if acc.mounts else (),
+            tuple(dict.fromkeys(shown for shown, _ in acc.mounts)) if acc.mounts else (),
             tuple(sources), tuple(partial))
 
     def _owner(self, inode: int, acc: Pins, a: kernel.NsQuery, *, fd: int | None, opened: bool,

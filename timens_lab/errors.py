@@ -110,6 +110,13 @@ class NamespaceGoneError(NoSuchNamespaceError):
             "namespace (ns.close() is safe) and create a new one")
 
 
+class PendingNamespaceError(TimensError, ValueError):
+    """Entering would freeze a pending namespace (no member yet) that someone may still write."""
+
+    hint = ("pass --freeze (Python: freeze=True) to enter it anyway, which fixes its offsets for "
+            "good; or wait until its creator starts a process in it")
+
+
 class HelperDiedError(TimensError):
     """The helper process that owns the namespaces is gone."""
 
@@ -202,8 +209,8 @@ _TYPES: dict[str, type[TimensError]] = {
     cls.__name__: cls for cls in (
         InvalidOffsetError, OffsetRangeError, OffsetsFrozenError, NamespaceLimitError,
         MultiThreadedError, PrivilegeError, TimeNamespaceUnavailable, SpawnError,
-        NoSuchNamespaceError, NamespaceGoneError, HelperDiedError, LabClosedError,
-        ResourceLimitError, LabForkedError, OffsetTypeError, InvalidArgumentError,
+        NoSuchNamespaceError, NamespaceGoneError, PendingNamespaceError, HelperDiedError,
+        LabClosedError, ResourceLimitError, LabForkedError, OffsetTypeError, InvalidArgumentError,
         ArgumentTypeError, MessageTooLargeError,
         RecordingError, NotARecordingError, RecordingVersionError, RecordingTruncatedError,
         RecordingCorruptError,

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Final, Literal, NamedTuple
+from typing import TYPE_CHECKING, Final, Literal, NamedTuple
 
 from .offsets import Offsets
+
+if TYPE_CHECKING:
+    from .containers import Container
 
 NsState = Literal["pending", "active", "held"]
 #: How a namespace was found: a member's ns/time, a holder's ns/time_for_children, a thread's
@@ -31,6 +34,7 @@ class Process(NamedTuple):
     starttime: int            # clock ticks since boot: (pid, starttime) survives pid reuse
     time: int                 # inode of ns/time: the namespace whose clocks it reads
     time_for_children: int    # inode of ns/time_for_children
+    container: Container | None = None  # the container it runs in, when files say (containers.py)
 
 
 class UserNamespace(NamedTuple):
@@ -46,9 +50,10 @@ class NamespaceInfo(NamedTuple):
     """Everything discovery learnt about one time namespace (a NamedTuple: immutable, cheap).
 
     ``state``: *active* has members (so its offsets are frozen); *pending* has no member but a
-    process or thread holds it as time_for_children (offsets writable unless a member came and
-    went: ``frozen`` is then None, "cannot tell without writing"); *held* is kept alive only by
-    an fd or a bind mount (frozen in effect: nothing can write its offsets any more).
+    process or thread holds it as time_for_children, and no member was ever seen (``frozen`` is
+    None: a member may have come and gone unseen, which the kernel does not show: only a write
+    would tell); *held* has no member and frozen offsets: kept alive only by an fd or a bind
+    mount (nothing can write its offsets any more), or a Scanner saw a member leave.
     """
 
     inode: int
@@ -62,9 +67,11 @@ class NamespaceInfo(NamedTuple):
     holders: tuple[int, ...]               # pids holding it only as time_for_children
     threads: tuple[tuple[int, int], ...]   # (pid, tid): threads whose own time_for_children it is
     fds: tuple[tuple[int, int], ...]       # (pid, fd) open on it
-    mounts: tuple[str, ...]                # bind mounts; other mount ns as /proc/PID/root/...
+    mounts: tuple[str, ...]                # bind mounts: ours first, then other mount
+                                           # namespaces' copies as /proc/PID/root/...
     sources: tuple[str, ...]               # subset of SOURCES, in that order
     partial: tuple[str, ...] = ()          # what we could not read about it (empty: complete)
+    container: Container | None = None     # the container whose namespace this is (its members')
 
     @property
     def key(self) -> str:

@@ -161,7 +161,45 @@ def fd_namespaces(pid: int | str, nstype: str = "time", proc: str = PROC) -> lis
                 continue
             if target.startswith(prefix):
                 out.append((int(entry.name), parse_ns_link(target)[1]))
+            elif target.startswith("/"):
+                inode = _nsfs_inode(entry.path, nstype)
+                if inode is not None:
+                    out.append((int(entry.name), inode))
     return out
+
+
+_NSFS_DEV: list[int] = []
+
+
+def _nsfs_inode(link: str, nstype: str) -> int | None:
+    """The namespace inode behind an fd opened through an nsfs bind mount (its link reads as a
+    path, or ``/`` once the mount is detached), else None. As 05-discovery.c tns_nsfs_by_path:
+    stat through the link, and open only what lives on nsfs to check its type."""
+    if not _NSFS_DEV:
+        try:
+            _NSFS_DEV.append(os.stat("/proc/self/ns/time").st_dev)
+        except OSError:
+            _NSFS_DEV.append(-1)
+    try:
+        st = os.stat(link)
+    except OSError:
+        return None
+    if st.st_dev != _NSFS_DEV[0]:
+        return None
+    try:
+        fd = os.open(link, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        from . import kernel
+
+        kind = kernel.ns_ioctl(fd, kernel.NS_GET_NSTYPE)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    want = {"time": kernel.CLONE_NEWTIME}.get(nstype)
+    return st.st_ino if want is not None and kind == want else None
 
 
 def nsfs_mounts(pid: int | str = "self", nstype: str = "time", proc: str = PROC) -> list[NsfsMount]:

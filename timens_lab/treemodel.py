@@ -31,6 +31,7 @@ class Node:
     ns_id: int | None = None               # NS_GET_ID where the kernel has it
     pid: int | None = None                 # processes
     partial: bool = False                  # some facts were hidden from us (unprivileged view)
+    container: str | None = None           # "crun web": the container it belongs to (containers.py)
     detail: str = ""                       # free text for tooltips and --verbose
 
 

@@ -150,15 +150,22 @@ def _time_node(ns: NamespaceInfo, parent: str | None, detail: str) -> Node:
         label += f" {ns.state}"
     if ns.partial:
         detail = f"{detail}; partial: {'; '.join(ns.partial)}"
+    container = ns.container.label if ns.container is not None else None
+    if container:
+        label += f" [{container}]"
+        detail = f"{detail}; container {container} (from {ns.container.source})"
     return Node(key=ns.key, kind="time", label=label, parent=parent, state=ns.state,
                 frozen=ns.frozen,
                 monotonic_ns=None if ns.offsets is None else ns.offsets.monotonic_ns,
                 boottime_ns=None if ns.offsets is None else ns.offsets.boottime_ns,
-                inode=ns.inode, ns_id=ns.ns_id, partial=bool(ns.partial), detail=detail)
+                inode=ns.inode, ns_id=ns.ns_id, partial=bool(ns.partial), detail=detail,
+                container=container)
 
 
 def _add_members(tree: Tree, d: Discovery) -> None:
     for ns in d.namespaces:
         for p in ns.members:
+            c = p.container.label if p.container is not None else None
             tree.add(Node(key=f"pid:{p.pid}", kind="process", label=f"{p.pid} {p.comm}",
-                          parent=ns.key, pid=p.pid, detail=f"uid {p.uid}"))
+                          parent=ns.key, pid=p.pid, container=c,
+                          detail=f"uid {p.uid}" + (f"; container {c}" if c else "")))

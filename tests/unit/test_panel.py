@@ -32,7 +32,8 @@ def lab() -> FakeLab:
 @pytest.fixture
 def panel(lab: FakeLab) -> Panel:
     return Panel(lab, sampler_factory=lambda ns, rate, clocks: ns.sampler(rate=rate,
-                                                                          clocks=clocks))
+                                                                          clocks=clocks),
+                 joiner=lambda lab_, pid: lab_.enter(pid), member_of=lambda inode: None)
 
 
 def create(panel: Panel, mono: float, mono_unit: str, boot: float, boot_unit: str) -> Any:
@@ -296,3 +297,23 @@ def test_closing_the_panel_tree_closes_every_widget_it_made(lab: FakeLab) -> Non
     close_tree(panel.widget)
     left = {k: type(w).__name__ for k, w in W.Widget.widgets.items() if k not in before}
     assert left == {}
+
+
+def test_sample_by_pid_from_a_tree_selection(lab: FakeLab) -> None:
+    """Selecting a namespace that is not the lab's (a container's) offers a member's pid, and
+    "Sample by pid" joins it and starts a sampler there; a bad pid is an error with a hint."""
+    started: list[tuple[Any, float | None, tuple[str, ...]]] = []
+    panel = Panel(lab, sampler_factory=lambda ns, r, c: started.append((ns, r, c)) or ns,
+                  joiner=lambda lab_, pid: lab_.enter(pid), member_of={777: 4242}.get)
+    panel.selected = "time:777"
+    assert panel.pid.value == 4242
+    assert "Sample by pid" in panel.status.value
+    panel.sample_pid_button.click()
+    assert lab.calls[-1] == ("enter", 4242)
+    handle = panel.current()
+    assert isinstance(handle, FakeJoined)
+    assert [handle] == [ns for ns, _, _ in started]
+    panel.pid.value = 0
+    panel.sample_pid_button.click()
+    assert "not a process id" in panel.error.value
+    assert "hint:" in panel.error.value

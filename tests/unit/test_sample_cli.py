@@ -17,6 +17,8 @@ from timens_lab.source import HOST, MISSING, RECORD_DTYPE, SAMPLED_CLOCKS, Chann
     ["--duration", "0"], ["--duration", "-1s"], ["--duration", "soon"],
     ["--clocks", "tai"], ["--clocks", ","],
     ["--ns", "realtime=5"], ["--ns", "monotonic"], ["--ns", "monotonic=1parsec"],
+    ["--pid", "abc"], ["--pid", "0"], ["--pid", "-3"], ["--pid", "999999999"],
+    ["--ns-file", "/nonexistent/ns"], ["--ns", "monotonic=1s", "--pid", "999999998"],
 ])
 def test_bad_input_is_one_line_and_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str],
                                           monkeypatch: pytest.MonkeyPatch) -> None:

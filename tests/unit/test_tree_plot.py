@@ -187,3 +187,15 @@ def test_live_tree_pulls_and_shows_errors(plot: TreePlot) -> None:
     live.frame()
     assert len(plot.keys) == 8
     assert "error" not in plot.ax.get_title(loc="left")
+
+
+def test_uncertain_pending_and_container_labels() -> None:
+    """A discovered pending namespace (frozen unknown) reads "pending?"; the lab's own stays
+    "pending"; a process in a container carries its container label."""
+    ns = Node(key="time:5", kind="time", label="time 5 +1h/+1h [crun web]", state="pending",
+              frozen=None, monotonic_ns=3600 * 10**9, boottime_ns=3600 * 10**9)
+    assert node_text(ns) == "time 5 +1h/+1h [crun web] (pending?)"
+    assert node_text(ns, "ns1 +1h") == "ns1 +1h (pending)"
+    proc = Node(key="pid:9", kind="process", label="9 sleep", parent="time:5", pid=9,
+                container="crun web")
+    assert node_text(proc) == "9 sleep [crun web]"

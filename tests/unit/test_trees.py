@@ -274,11 +274,12 @@ class TestCommandOutput:
         n2 = next(n for n in doc["namespaces"] if n["inode"] == 2)
         assert {"inode", "ns_id", "state", "frozen", "initial", "offsets", "offsets_via",
                 "owner", "creator", "creator_how", "nprocs", "members", "holders", "threads",
-                "fds", "mounts", "sources", "partial"} == set(n2)
+                "fds", "mounts", "sources", "partial", "container"} == set(n2)
         assert (n2["offsets"], n2["creator"], n2["owner"]) == \
             ({"monotonic_ns": HOUR, "boottime_ns": 2 * HOUR, "monotonic": "+1h",
                  "boottime": "+2h"}, 1, [U1, INIT_USER_INODE])
-        assert {"key", "kind", "label", "inode", "ns_id", "pid", "state", "children"} == \
+        assert {"key", "kind", "label", "inode", "ns_id", "pid", "state", "container",
+                "children"} == \
             set(doc["tree"][0])
 
     def test_json_tree_nests_like_the_tree(self, family: Discovery) -> None:

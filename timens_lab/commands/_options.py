@@ -24,6 +24,15 @@ def add_sampling(p: argparse.ArgumentParser, *, rate: float, duration: float, ve
 
     p.add_argument("--ns", action="append", default=[], metavar="SPEC",
                    help="a namespace to create: monotonic=OFFSET,boottime=OFFSET (repeatable)")
+    p.add_argument("--pid", action="append", default=[], type=pid_arg, metavar="PID",
+                   help="also sample the existing time namespace of process PID, e.g. a "
+                        "container's (repeatable; see `timens-lab tree`)")
+    p.add_argument("--ns-file", action="append", default=[], metavar="PATH",
+                   help="also sample the existing time namespace behind an nsfs file: a bind "
+                        "mount, /proc/PID/ns/time... (repeatable)")
+    p.add_argument("--freeze", action="store_true",
+                   help="enter a --ns-file namespace even when it is pending (nobody inside "
+                        "yet), which fixes its offsets for good; refused without this")
     p.add_argument("--rate", type=rate_arg, default=rate, metavar="HZ",
                    help=f"records per second per sampler, or 'max' (default {rate:g})")
     p.add_argument("--duration", type=duration_arg, default=duration, metavar="S",
@@ -32,7 +41,34 @@ def add_sampling(p: argparse.ArgumentParser, *, rate: float, duration: float, ve
                    help=f"comma-separated subset of {','.join(SAMPLED_CLOCKS)} (default all)")
 
 
+def join_existing(lab: object, args: argparse.Namespace) -> list[object]:
+    """Join every ``--pid`` and ``--ns-file`` namespace (foreign.join), in that order."""
+    from ..foreign import join
+
+    out: list[object] = [join(lab, pid=pid, freeze=args.freeze) for pid in args.pid]  # type: ignore[arg-type]
+    out += [join(lab, path=path, freeze=args.freeze, name=f"file{i}")  # type: ignore[arg-type]
+            for i, path in enumerate(args.ns_file, 1)]
+    return out
+
+
+def check_existing(args: argparse.Namespace) -> None:
+    """Look at every ``--pid``/``--ns-file`` before anything starts: a missing process or file
+    is bad input (NoSuchNamespaceError), like a bad offset."""
+    from ..foreign import look
+
+    for pid in args.pid:
+        look(pid=pid)
+    for path in args.ns_file:
+        look(path=path)
+
+
 # --- argument types
+
+def pid_arg(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"not a process id: {text!r} (a whole number >= 1)")
+    return int(text)
+
 
 def rate_arg(text: str) -> float | None:
     if text.strip().lower() in ("max", "0"):

@@ -1,4 +1,4 @@
-"""record: sample clocks in new time namespaces and save the session for replay anywhere."""
+"""record: sample clocks in time namespaces (new or existing) and save the session for replay anywhere."""
 
 from __future__ import annotations
 
@@ -46,13 +46,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..errors import NoSuchNamespaceError, PendingNamespaceError
     from ..offsets import Offsets
+    from ._options import check_existing
 
     specs = [Offsets.parse_spec(spec) for spec in args.ns]  # bad input fails before any process
     out = Path(args.out)
     try:
         _check_writable(out)
-    except RecordingError as err:  # a bad --out is bad input, like a bad offset: exit 2
+        check_existing(args)
+    except (RecordingError, NoSuchNamespaceError) as err:  # bad --out, --pid: exit 2, as offsets
         from ..cli import EXIT_USAGE, report
 
         report(err)
@@ -76,7 +79,9 @@ def run(args: argparse.Namespace) -> int:
             "name": out.stem, "command": ["timens-lab", *sys.argv[1:]], "rate_hz": args.rate,
             "duration_s": args.duration, "clocks": list(args.clocks),
             "namespaces": [{"name": f"ns{i}", "monotonic": mono, "boottime": boot,
-                            "parent": None} for i, (mono, boot) in enumerate(specs, 1)]}
+                            "parent": None} for i, (mono, boot) in enumerate(specs, 1)],
+            # existing namespaces sampled too (--pid, --ns-file): channels pid<N>, file<i>
+            "joined": [f"pid {pid}" for pid in args.pid] + list(args.ns_file)}
         rec = Recorder(out, source, watcher=watcher, lab=lab, scope=args.scope,
                        scenario=scenario, note=args.note)
         sys.stderr.write(f"recording to {out} (in progress: {rec.partial_path.name})\n")
@@ -84,6 +89,14 @@ def run(args: argparse.Namespace) -> int:
         ended = "ok"
         try:
             _setup(rec, lab, source, scenario["namespaces"], kw)
+            _join(rec, lab, source, args, kw)
+        except PendingNamespaceError as err:
+            rec.abort()            # nothing was sampled: leave no file behind
+            source.close()
+            from ..cli import EXIT_USAGE, report
+
+            report(err)
+            return EXIT_USAGE
         except BaseException:
             rec.abort()            # nothing was sampled: leave no file behind
             source.close()
@@ -121,6 +134,18 @@ def _setup(rec: Any, lab: Any, source: Any, namespaces: list[dict[str, Any]],
         source.add(Sampler.for_namespace(ns, **kw).start())
         if rec.watcher is not None:
             rec.poll_tree()          # frozen by the sampler's entry
+
+
+def _join(rec: Any, lab: Any, source: Any, args: argparse.Namespace,
+          kw: dict[str, Any]) -> None:
+    """Join each --pid/--ns-file namespace and start its sampler (foreign.join)."""
+    from ..sampler import Sampler
+    from ._options import join_existing
+
+    for ns in join_existing(lab, args):
+        source.add(Sampler.for_namespace(ns, **kw).start())
+        if rec.watcher is not None:
+            rec.poll_tree()
 
 
 def _check_writable(out: Path) -> None:

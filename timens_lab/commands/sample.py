@@ -1,4 +1,4 @@
-"""sample: sample clocks inside new time namespaces and report their measured offsets."""
+"""sample: sample clocks inside time namespaces, new or existing, and report their measured offsets."""
 
 from __future__ import annotations
 
@@ -50,37 +50,52 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 def run(args: argparse.Namespace) -> int:
     specs = [Offsets.parse_spec(spec) for spec in args.ns]  # bad input fails before any process
+    from ..errors import NoSuchNamespaceError, PendingNamespaceError
     from ..lab import Lab
+    from ._options import check_existing, join_existing
+
+    try:
+        check_existing(args)
+        with Lab(rootless=args.rootless) as lab:
+            namespaces = [lab.namespace(*(f"{v}ns" if v is not None else None for v in spec))
+                          for spec in specs]
+            namespaces += join_existing(lab, args)
+            return _sample(args, lab, namespaces)
+    except (NoSuchNamespaceError, PendingNamespaceError) as err:  # bad input: exit 2
+        from ..cli import EXIT_USAGE, report
+
+        report(err)
+        return EXIT_USAGE
+
+
+def _sample(args: argparse.Namespace, lab: Any, namespaces: list[Any]) -> int:
     from ..sampler import SamplerSet
 
     interrupted = False
-    with Lab(rootless=args.rootless) as lab:
-        namespaces = [lab.namespace(*(f"{v}ns" if v is not None else None for v in spec))
-                      for spec in specs]
-        with SamplerSet.start(lab, namespaces, rate=args.rate, clocks=args.clocks) as source:
-            keep = {ch.id: _Keeper() for ch in source.channels()}
-            progress = _Progress(sys.stderr, args.duration, source)
-            start = time.monotonic()
-            try:
-                while (elapsed := time.monotonic() - start) < args.duration:
-                    time.sleep(min(READ_INTERVAL_S, max(0.0, args.duration - elapsed)))
-                    for key, recs in source.read().items():
-                        keep[key].add(recs)
-                    progress.update(time.monotonic() - start)
-            except KeyboardInterrupt:
-                interrupted = True
-            elapsed = time.monotonic() - start
-            source.stop()  # namespace samplers first, the host last: it brackets them
-            for key, recs in source.read().items():
-                keep[key].add(recs)
-            progress.done()
-            samplers = {HOST: source.host, **source.samplers}
-            report = build_report(
-                source.channels(), {k: v.records() for k, v in keep.items()},
-                stats={k: (s.records, s.drops) for k, s in source.stats().items()},
-                late={k: s.late for k, s in samplers.items()},
-                resolution={k: s.resolution_ns for k, s in samplers.items()},
-                rate=args.rate, duration=elapsed, clocks=args.clocks)
+    with SamplerSet.start(lab, namespaces, rate=args.rate, clocks=args.clocks) as source:
+        keep = {ch.id: _Keeper() for ch in source.channels()}
+        progress = _Progress(sys.stderr, args.duration, source)
+        start = time.monotonic()
+        try:
+            while (elapsed := time.monotonic() - start) < args.duration:
+                time.sleep(min(READ_INTERVAL_S, max(0.0, args.duration - elapsed)))
+                for key, recs in source.read().items():
+                    keep[key].add(recs)
+                progress.update(time.monotonic() - start)
+        except KeyboardInterrupt:
+            interrupted = True
+        elapsed = time.monotonic() - start
+        source.stop()  # namespace samplers first, the host last: it brackets them
+        for key, recs in source.read().items():
+            keep[key].add(recs)
+        progress.done()
+        samplers = {HOST: source.host, **source.samplers}
+        report = build_report(
+            source.channels(), {k: v.records() for k, v in keep.items()},
+            stats={k: (s.records, s.drops) for k, s in source.stats().items()},
+            late={k: s.late for k, s in samplers.items()},
+            resolution={k: s.resolution_ns for k, s in samplers.items()},
+            rate=args.rate, duration=elapsed, clocks=args.clocks)
     report["interrupted"] = interrupted
     if args.json:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
@@ -157,6 +172,8 @@ def format_text(report: Mapping[str, Any]) -> str:
                 f"  {ch['drops']} drops  {ch['late']} late  sandwich p50/p99 "
                 f"{ch['sandwich_ns']['p50']:.0f}/{ch['sandwich_ns']['p99']:.0f} ns")
         lines.append(head)
+        if ch.get("label") and ch["label"] != ch["id"] and not ch["id"].startswith("ns"):
+            lines.append(f"  {ch['label']}")
         if "configured" not in ch:
             lines.append("  (the reference: every offset below is measured against it)")
             lines.append("")

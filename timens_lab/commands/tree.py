@@ -18,19 +18,36 @@ of meaning bumps ``version``. Integers are inodes, ids, pids and nanoseconds::
      "namespaces": [{              # sorted by inode
         "inode", "ns_id",          # ns_id: NS_GET_ID (Linux >= 6.18) or null
         "state": "active" | "pending" | "held",
-        "frozen": bool | null,     # null: pending, cannot tell without writing
+        "frozen": bool | null,     # null: pending, cannot tell without writing (a process may
+                                   # have entered and left: the kernel keeps no visible trace)
         "initial": bool,
         "offsets": {"monotonic_ns", "boottime_ns", "monotonic", "boottime"} | null,
         "offsets_via": "pid N" | "tid N" | "setns" | null,
         "owner": [inode, ...],     # owning user namespace first, then its ancestors
         "creator": inode | null, "creator_how": str,
         "nprocs": int,
-        "members": [{"pid", "ppid", "comm", "uid"}],   # eldest first
+        "members": [{"pid", "ppid", "comm", "uid", "container"}],   # eldest first
         "holders": [pid], "threads": [[pid, tid]], "fds": [[pid, fd]], "mounts": [path],
         "sources": ["process" | "time_for_children" | "thread" | "fd" | "mount"],
-        "partial": [str]}],
+        "partial": [str],
+        "container": CONTAINER | null}],   # see below
      "tree": [{"key", "kind": "user" | "time" | "process", "label", "inode", "ns_id", "pid",
-               "state", "children": [...]}]}
+               "state", "container": str | null, "children": [...]}]}
+
+``container`` (on namespaces, and on each member as ``members[].container``) says which
+container owns it, from files alone (runtime state directories, cgroup paths, the supervising
+process: timens_lab/containers.py), or null when nothing says::
+
+    CONTAINER = {"runtime": "crun" | "runc" | "containerd" | "docker" | "podman" | "cri-o"
+                            | "lxc" | "systemd-nspawn",
+                 "id": str,                # the runtime's id (LXC, nspawn: the name)
+                 "name": str | null,       # a separate human name (Podman, LXC, nspawn)
+                 "pid": int | null,        # the container's init process, when known
+                 "source": str}            # e.g. "/run/crun/web/status", "cgroup /docker/…"
+
+A namespace's container is its eldest member's (else a holder's); the initial namespace never
+has one (Docker and Podman containers share it unless they unshare time). In the tree,
+``container`` is the short label, e.g. ``"crun web"``.
 
 With ``--watch --json`` the output is JSON Lines: that document first, then one line per event
 ``{"version": 1, "event": "appeared" | "frozen" | "member_joined" | "member_left" | "vanished",
@@ -66,9 +83,13 @@ examples:
   timens-lab tree --json | jq '.namespaces[] | select(.state == "pending")'
   timens-lab tree --watch --interval 0.5
 
-STATE: active (has members; offsets frozen), pending (no member yet; offsets still
-writable), held (only an fd or a bind mount keeps it). MONO/BOOT: offsets of the
-monotonic and boottime clocks; ? when unreadable. Run as root for the full picture:
+STATE: active (has members; offsets frozen); pending? (no member now, a process holds
+it as time_for_children: offsets writable unless a process entered and left, which the
+kernel does not show, so tree says "?" rather than guess; JSON "frozen": null); held (no
+member, offsets frozen: only an fd or a bind mount keeps it, or --watch saw a member
+leave). MONO/BOOT: offsets of the monotonic and boottime clocks; ? when unreadable.
+CONTAINER (shown when any is known): runtime and container, from state files, cgroups
+and parent processes, never from a daemon. Run as root for the full picture:
 other users' processes are hidden from you, and the notes say what is missing.
 """
 
@@ -190,17 +211,21 @@ def render_text(d: Discovery, by: str = "owner", *, processes: bool = False,
         if node.kind == "user":
             u = d.user_namespaces.get(node.inode or 0)
             owner = "" if u is None or u.owner_uid is None else _user(u.owner_uid)
-            rows.append((prefix + str(node.inode), "user", "", "", "", owner, "", ""))
+            rows.append((prefix + str(node.inode), "user", "", "", "", owner, "", "", ""))
         elif node.kind == "time":
             ns = by_inode[node.inode or 0]
             pid, user, command = _who(ns, procs)
-            state = ns.state + ("*" if ns.partial else "")
-            rows.append((prefix + str(ns.inode), "time", state, str(len(ns.members)), pid,
-                         user, offsets_label(ns), command))
+            rows.append((prefix + str(ns.inode), "time", state_text(ns) + ("*" if ns.partial else ""),
+                         str(len(ns.members)), pid, user, offsets_label(ns), node.container or "",
+                         command))
         else:
             p = procs[node.pid or 0]
-            rows.append((prefix, "proc", "", "", str(p.pid), _user(p.uid), "", p.comm))
-    header = ("NS", "TYPE", "STATE", "NPROCS", "PID", "USER", "MONO/BOOT", "COMMAND")
+            rows.append((prefix, "proc", "", "", str(p.pid), _user(p.uid), "", node.container or "",
+                         p.comm))
+    header = ("NS", "TYPE", "STATE", "NPROCS", "PID", "USER", "MONO/BOOT", "CONTAINER", "COMMAND")
+    if not any(r[7] for r in rows):  # no container anywhere: keep the lsns-like table narrow
+        header = header[:7] + header[8:]
+        rows = [r[:7] + r[8:] for r in rows]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     right = {3, 4}
     lines = []
@@ -209,6 +234,14 @@ def render_text(d: Discovery, by: str = "owner", *, processes: bool = False,
                  for i, (c, w) in enumerate(zip(r, widths, strict=True))]
         lines.append(" ".join(cells).rstrip())
     return "\n".join(lines) + "\n"
+
+
+def state_text(ns: NamespaceInfo) -> str:
+    """STATE cell: ``pending?`` when nobody can tell whether a member came and went (the kernel
+    keeps no visible trace; only a write would tell, and tree never writes)."""
+    if ns.state == "pending" and ns.frozen is None:
+        return "pending?"
+    return ns.state
 
 
 def _build(d: Discovery, by: str, hints: Mapping[int, int | None] | None,
@@ -293,11 +326,13 @@ def _ns_json(ns: NamespaceInfo, creator: tuple[int | None, str]) -> dict[str, An
         "initial": ns.is_initial, "offsets": off, "offsets_via": ns.offsets_via,
         "owner": list(ns.owner), "creator": creator[0], "creator_how": creator[1],
         "nprocs": len(ns.members),
-        "members": [{"pid": p.pid, "ppid": p.ppid, "comm": p.comm, "uid": p.uid}
+        "members": [{"pid": p.pid, "ppid": p.ppid, "comm": p.comm, "uid": p.uid,
+                     "container": p.container.as_json() if p.container is not None else None}
                     for p in ns.members],
         "holders": list(ns.holders), "threads": [list(t) for t in ns.threads],
         "fds": [list(f) for f in ns.fds], "mounts": list(ns.mounts),
         "sources": list(ns.sources), "partial": list(ns.partial),
+        "container": ns.container.as_json() if ns.container is not None else None,
     }
 
 
@@ -306,7 +341,8 @@ def _node_json(tree: Tree, root: str) -> dict[str, Any]:
     def shell(key: str) -> dict[str, Any]:
         n = tree.nodes[key]
         return {"key": n.key, "kind": n.kind, "label": n.label, "inode": n.inode,
-                "ns_id": n.ns_id, "pid": n.pid, "state": n.state, "children": []}
+                "ns_id": n.ns_id, "pid": n.pid, "state": n.state, "container": n.container,
+                "children": []}
 
     top = shell(root)
     stack = [(root, top)]

@@ -82,6 +82,7 @@ static int tns_timens_offsets_via_setns(int nsfd, char *buf, int len) {
  * (bench/bench_discovery.py). Paths are relative to an fd on the proc root, so tests can point
  * it at a fake tree. Nothing here changes any state. */
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #define TNS_SCAN_FDS 1
 #define TNS_SCAN_MNT 2
@@ -182,6 +183,34 @@ struct tns_dirent64 {
     char d_name[];
 };
 
+/* The device of nsfs (every namespace file lives on its one superblock), or 0 if unknown. */
+static dev_t tns_nsfs_dev(void) {
+    static dev_t dev = (dev_t)-1;
+    if (dev == (dev_t)-1) {
+        struct stat st;
+        dev = stat("/proc/self/ns/time", &st) == 0 ? st.st_dev : 0;
+    }
+    return dev;
+}
+
+/* An fd opened through an nsfs *bind mount* reads as the mount's path, not "time:[N]": d_path
+ * names the mount when the dentry is its root (fs/d_path.c), and "/" once the mount is
+ * detached (umount -l, as `ip netns delete` does), when that fd may be the namespace's only
+ * holder. So a path-like fd is stat()ed through its /proc link, with AT_STATX_DONT_SYNC so that
+ * NFS and FUSE answer from their caches instead of asking a server that may hang
+ * (statx(2)); only an fd on nsfs is opened, for NS_GET_NSTYPE. lsfd does the same stat. */
+static uint64_t tns_nsfs_by_path(int dfd, const char *name) {
+    struct statx sx;
+    dev_t dev = tns_nsfs_dev();
+    if (!dev || statx(dfd, name, AT_STATX_DONT_SYNC, STATX_INO, &sx) != 0) return 0;
+    if (makedev(sx.stx_dev_major, sx.stx_dev_minor) != dev) return 0;
+    int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    int type = ioctl(fd, NS_GET_NSTYPE);
+    close(fd);
+    return type == CLONE_NEWTIME ? (uint64_t)sx.stx_ino : 0;
+}
+
 static void tns_scan_fds(int procfd, int pid, int64_t *f) {
     char path[32], link[64];
     union { char buf[4096]; uint64_t align; } u;
@@ -197,8 +226,9 @@ static void tns_scan_fds(int procfd, int pid, int64_t *f) {
             /* readlink, not stat: stat would follow the fd to its file, which can hang on a
              * dead network mount; readlink only formats the path (d_path). */
             ssize_t n = readlinkat(dfd, e->d_name, link, sizeof link);
-            if (n <= 6 || memcmp(link, "time:[", 6) != 0) continue;
-            uint64_t ino = tns_link_ino(link, n, "time");
+            uint64_t ino = 0;
+            if (n > 6 && memcmp(link, "time:[", 6) == 0) ino = tns_link_ino(link, n, "time");
+            else if (n > 0 && link[0] == '/') ino = tns_nsfs_by_path(dfd, e->d_name);
             if (!ino) continue;
             if (f[9] < TNS_MAX_NS_FDS) {
                 f[10 + 2 * f[9]] = atoi(e->d_name);
@@ -386,4 +416,22 @@ static int tns_query_namespaces(int procfd, const int64_t *in, int n, int flags,
         q = tns_query_one(procfd, q, flags, o);
     }
     return 0;
+}
+
+/* "<pid>/<name>" of every pid, packed one after the other into buf; lens[i] is the length read,
+ * or -errno (-ENOSPC once buf is full). containers.py reads every process's cgroup file this
+ * way: ~1.5 µs per process here against ~12 µs from Python's open/read/close. */
+static int tns_read_proc_files(int procfd, const int *pids, int n, const char *name, char *buf,
+                               int buflen, int32_t *lens) {
+    char path[96];
+    int used = 0;
+    if (strlen(name) > 64) return -EINVAL;
+    for (int i = 0; i < n; i++) {
+        if (used >= buflen) { lens[i] = -ENOSPC; continue; }
+        tns_path(path, pids[i], name);
+        ssize_t r = tns_read_at(procfd, path, buf + used, (size_t)(buflen - used));
+        lens[i] = (int32_t)r;
+        if (r > 0) used += (int)r;
+    }
+    return used;
 }

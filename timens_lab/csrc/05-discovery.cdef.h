@@ -29,3 +29,5 @@ int tns_scan_procs(int procfd, const int *pids, int n, int flags, int64_t *out, 
  * open_err, id_ok, ns_id, user_err, user_ino, user_id_ok, user_id, off_err, off_reader,
  * monotonic_ns, boottime_ns. The owner's NS_GET_ID only with TNS_QUERY_USER_ID in flags. */
 int tns_query_namespaces(int procfd, const int64_t *in, int n, int flags, int64_t *out);
+int tns_read_proc_files(int procfd, const int *pids, int n, const char *name, char *buf,
+                        int buflen, int32_t *lens);

@@ -31,6 +31,23 @@ _UNIT_NS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": NSEC, "min": 60 * NSEC,
 ROOTLESS = (("auto", None), ("rootless", True), ("as root", False))
 
 SamplerFactory = Callable[[Any, float | None, tuple[str, ...]], Any]
+#: (lab, pid) → a handle on pid's time namespace: foreign.join (offsets and container from
+#: discovery) by default; tests pass ``lambda lab, pid: lab.enter(pid)``.
+Joiner = Callable[[Any, int], Any]
+
+
+def _default_joiner(lab: Any, pid: int) -> Any:
+    from ..foreign import join
+
+    return join(lab, pid=pid)
+
+
+def _default_member(inode: int) -> int | None:
+    """The eldest visible member of a time namespace (a pid to join it through), or None."""
+    from ..discovery import discover
+
+    ns = discover().get(inode)
+    return ns.members[0].pid if ns is not None and ns.members else None
 
 
 def split_duration(ns: int) -> tuple[float, str]:
@@ -81,9 +98,13 @@ class Panel(traitlets.HasTraits):
     selected = traitlets.Unicode(None, allow_none=True)
 
     def __init__(self, lab: Any, *, sampler_factory: SamplerFactory | None = None,
-                 on_sampler: Callable[[Any, Any], None] | None = None) -> None:
+                 on_sampler: Callable[[Any, Any], None] | None = None,
+                 joiner: Joiner | None = None,
+                 member_of: Callable[[int], int | None] | None = None) -> None:
         super().__init__()
         self.lab = lab
+        self.joiner = joiner or _default_joiner
+        self.member_of = member_of or _default_member
         self.sampler_factory = sampler_factory or _default_sampler
         self.on_sampler = on_sampler
         self.entered: list[Any] = []          # handles from lab.enter(pid), not in lab.namespaces
@@ -117,6 +138,10 @@ class Panel(traitlets.HasTraits):
         self.pid = W.IntText(value=0, description="pid", layout=W.Layout(width="190px"),
                              style={"description_width": "70px"})
         self.enter_button = W.Button(description="Enter by pid", icon="sign-in", layout=_fit())
+        self.sample_pid_button = W.Button(
+            description="Sample by pid", icon="line-chart", layout=_fit(),
+            tooltip="sample the time namespace pid lives in (e.g. a container's): "
+                    "it need not be this lab's")
         self.kill_button = W.Button(description="Kill", button_style="danger", icon="times")
         self.status = W.HTML()
         self.error = W.HTML()
@@ -127,6 +152,7 @@ class Panel(traitlets.HasTraits):
         self.sample_button.on_click(lambda _b: self.start_sampler())
         self.pause_button.on_click(lambda _b: self.toggle_pause())
         self.enter_button.on_click(lambda _b: self.enter_pid())
+        self.sample_pid_button.on_click(lambda _b: self.sample_pid())
         self.kill_button.on_click(lambda _b: self.kill())
         self.namespace.observe(self._on_dropdown, names="value")
 
@@ -137,7 +163,7 @@ class Panel(traitlets.HasTraits):
             W.HTML("<b>Selected namespace</b>"), self.namespace,
             W.HBox([self.command, self.run_button]),
             W.HBox([self.rate, self.sample_button, self.pause_button]), self.clocks,
-            W.HBox([self.pid, self.enter_button]), self.kill_button,
+            W.HBox([self.pid, self.enter_button, self.sample_pid_button]), self.kill_button,
             self.status, self.error,
         ], layout=W.Layout(min_width="560px", flex="0 0 auto"))
         self.refresh()
@@ -209,6 +235,16 @@ class Panel(traitlets.HasTraits):
         ns = next((n for n in self.namespaces() if _key(n) == change["new"]), None)
         if ns is not None and self.namespace.value != _name(ns):
             self.namespace.value = _name(ns)
+        key = change["new"] or ""
+        if ns is None and key.startswith("time:") and key[5:].isdigit():
+            # Not this lab's (a container's, another tool's): offer it through a member's pid.
+            try:
+                pid = self.member_of(int(key[5:]))
+            except (OSError, TimensError):
+                pid = None
+            if pid is not None:
+                self.pid.value = pid
+                self._say(f"{key} is not this lab's: 'Sample by pid' samples it through pid {pid}")
 
     # --- actions (button callbacks)
 
@@ -284,6 +320,23 @@ class Panel(traitlets.HasTraits):
             self.namespace.value = _name(handle)
             self._say(f"pid {self.pid.value} lives in {_name(handle)}: spawn and sample there")
             return handle
+        return None
+
+    def sample_pid(self) -> Any | None:
+        """Sample the namespace pid lives in, created by anyone (foreign.join: the owner's user
+        namespace is joined first when rootless; a pid's namespace is never pending)."""
+        with self._action():
+            pid = int(self.pid.value)
+            if pid <= 0:
+                raise _InputError(f"not a process id: {pid}", "type the pid of a process whose "
+                                  "namespace to sample (`timens-lab tree` lists them)")
+            handle = next((h for h in self.entered if getattr(h, "_target", None) == {"pid": pid}),
+                          None) or self.joiner(self.lab, pid)
+            if all(handle is not n for n in self.namespaces()):
+                self.entered.append(handle)
+            self.refresh()
+            self.namespace.value = _name(handle)
+            return self.start_sampler()
         return None
 
     def kill(self) -> None:

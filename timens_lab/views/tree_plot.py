@@ -73,7 +73,7 @@ def node_text(node: Node, name: str | None = None) -> str:
     when they are not said already."""
     label = name or node.label
     if node.kind != "time":
-        return label
+        return f"{label} [{node.container}]" if node.container else label
     words = label.split()
     off = offset_label(node.monotonic_ns, node.boottime_ns)
     said = {off}   # trees.py writes "monotonic/boottime" even when both are equal
@@ -82,6 +82,10 @@ def node_text(node: Node, name: str | None = None) -> str:
     text = label if said & set(words) else f"{label} {off}"
     state = "pending" if is_pending(node) else (
         node.state if node.state in ("gone", "held") else None)
+    if state == "pending" and node.frozen is None and name is None:
+        # Discovery cannot tell whether a process entered and left (trees.py, nsinfo.py); a
+        # namespace the lab names is its own, and the lab knows.
+        state = "pending?"
     if state is not None and state not in words:
         text += f" ({state})"
     return text + (" *" if node.partial else "")
