@@ -22,12 +22,6 @@ from typing import NoReturn
 
 from ..errors import TimensError
 
-#: notebook_shim (a JupyterLab dependency) lists every ServerApp attribute with
-#: inspect.getmembers (notebook_shim/nbserver.py, public_members), which reads the deprecated
-#: ServerApp.token and makes jupyter_server warn although nobody configured it. Only that warning
-#: is silenced, and only in the server process; configuring ServerApp.token still warns (that
-#: path logs, it does not raise this warning).
-IGNORE_SHIM_WARNING = "ignore:ServerApp.token config is deprecated:DeprecationWarning"
 _TOKEN_FILE = re.compile(r"timens-lab-(\d+)\.token")
 
 
@@ -94,7 +88,8 @@ def server_env(token_path: Path) -> dict[str, str]:
 
 def jupyterlab_argv(root_dir: Path, ip: str, port: int, *, browser: bool,
                     default_url: str | None = None) -> list[str]:
-    argv = [sys.executable, "-W", IGNORE_SHIM_WARNING, "-m", "jupyterlab",
+    # -P: the course folder (the cwd) is not on sys.path; _jupyter: one warning that is not ours
+    argv = [sys.executable, "-P", "-m", "timens_lab.commands._jupyter", "jupyterlab",
             f"--ServerApp.root_dir={root_dir}", f"--ip={loopback(ip)}", f"--port={port}"]
     if default_url:
         argv.append(f"--LabApp.default_url={default_url}")

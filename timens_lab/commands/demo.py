@@ -63,7 +63,23 @@ def notebook_copy() -> Path:
     except OSError as err:
         raise _serve.ServerSetupError(f"cannot copy the demo notebook to {folder}: {err.strerror or err}",
                           hint="set XDG_CACHE_HOME to a folder you can write") from err
+    _trust(copy)
     return copy
+
+
+def _trust(notebook: Path) -> None:
+    """Sign our own notebook in the user's Jupyter trust database (what "Trust Notebook" does),
+    so Voila does not warn that it is untrusted. Best effort: serving works either way."""
+    import sqlite3
+
+    try:
+        import nbformat
+        from nbformat.sign import NotebookNotary
+
+        nb = nbformat.read(notebook, as_version=4)
+        NotebookNotary().sign(nb)
+    except (ImportError, OSError, ValueError, sqlite3.Error):
+        pass  # e.g. no writable Jupyter data dir: an unsigned notebook only costs a log line
 
 
 def argv_for(args: argparse.Namespace, notebook: Path) -> list[str]:
