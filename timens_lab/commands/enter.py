@@ -10,8 +10,8 @@ from ._job import run_job
 EPILOG = """\
 examples:
   timens-lab enter 1234 -- cat /proc/uptime   # pid 1234's time namespace
-  timens-lab enter -t 1234 -- date            # the same, as nsenter spells it
-  timens-lab enter --ns-file /run/ns/x -- date   # a bind-mounted namespace
+  timens-lab enter -t 1234 -- date            # as nsenter spells it
+  timens-lab enter --ns-file /run/ns/x -- date   # a bind mount
 
 PID means the namespace that process runs in (/proc/PID/ns/time). Works for rootless
 namespaces you own: the owning user namespace is joined first, as nsenter -U would.

@@ -19,9 +19,9 @@ URL that is printed; no browser is opened unless --browser is given."""
 
 EPILOG = """\
 examples:
-  timens-lab lab                         # ~/timens-lab on http://127.0.0.1:8888
+  timens-lab lab                         # ~/timens-lab, port 8888
   timens-lab lab --dir ~/courses/timens  # another course folder
-  timens-lab lab --port 9999 -- --ServerApp.shutdown_no_activity_timeout=3600
+  timens-lab lab --port 9999 -- --ServerApp.iopub_data_rate_limit=1e10
 
 On a remote machine, forward the port: ssh -L 8888:localhost:8888 HOST.
 JUPYTER_TOKEN chooses the token (it is never put on a command line).

@@ -22,7 +22,7 @@ EPILOG = """\
 examples:
   timens-lab probe                  # a table of checks, the verdict last
   timens-lab probe --json | jq .mode
-  TIMENS_LAB_MODE=replay timens-lab probe   # forced unavailable (CI, Binder)
+  TIMENS_LAB_MODE=replay timens-lab probe   # unavailable: CI, Binder
 
 Exit status 0 when time namespaces are usable (root or rootless), 1 when not.
 """

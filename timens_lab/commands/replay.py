@@ -17,8 +17,8 @@ examples:
   timens-lab replay demo.tnsrec         # the report, at once
   timens-lab replay tour --speed 4      # a shipped recording, 4x real time
   timens-lab replay demo.tnsrec --json
-  timens-lab replay --list              # the recordings shipped with timens-lab
-  timens-lab replay --partial demo.tnsrec.1a2b3c4d.partial  # what a kill left
+  timens-lab replay --list              # the recordings shipped
+  timens-lab replay --partial demo.tnsrec.1a2b3c4d.partial
 
 FILE is a .tnsrec file (`timens-lab record`) or the name of a shipped recording. The report is
 computed from the recorded samples exactly as `timens-lab sample` computes it live; the header

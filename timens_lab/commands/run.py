@@ -11,7 +11,7 @@ from ._options import add_rootless
 EPILOG = """\
 examples:
   timens-lab run --monotonic 1h --boottime 2d -- cat /proc/uptime
-  timens-lab run --boottime 300000 -- uptime  # "up 3 days"; REALTIME unchanged
+  timens-lab run --boottime 300000 -- uptime  # "up 3 days"
   timens-lab run --monotonic -5s -- python3 app.py
 
 Offsets take units (ns us ms s m h d w y) and signs; a bare number is seconds.

@@ -24,7 +24,7 @@ EPILOG = """\
 examples:
   timens-lab sample --ns monotonic=1h,boottime=2d --ns monotonic=-5s
   timens-lab sample --ns monotonic=3600,boottime=7200 --duration 2 --json
-  timens-lab sample --ns boottime=1d --rate 10000 --clocks monotonic,boottime
+  timens-lab sample --ns boottime=1d --rate 10000 --clocks boottime
 
 One sampler process runs in each namespace and one on the host, reading REALTIME, the chosen
 clocks, then REALTIME again at --rate. REALTIME is not virtualized, so it is the common

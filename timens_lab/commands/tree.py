@@ -61,8 +61,8 @@ JSON_VERSION = 1
 
 EPILOG = """\
 examples:
-  timens-lab tree                   # owner tree: user ns -> time namespaces
-  timens-lab tree --by lineage -p   # creator -> created, with member processes
+  timens-lab tree                   # user namespaces -> time namespaces
+  timens-lab tree --by lineage -p   # creator -> created, with members
   timens-lab tree --json | jq '.namespaces[] | select(.state == "pending")'
   timens-lab tree --watch --interval 0.5
 
