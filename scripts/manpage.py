@@ -15,8 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from timens_lab import __version__  # noqa: E402
-from timens_lab.cli import build_parser  # noqa: E402
+from timens_lab import __version__
+from timens_lab.cli import build_parser
 
 OUT = Path(__file__).resolve().parents[1] / "man" / "timens-lab.1"
 
@@ -110,8 +110,9 @@ def render(parser: argparse.ArgumentParser | None = None) -> str:
         *_paragraphs(parser.description or ""),
         ".SH COMMANDS",
     ]
-    for name, p in sub.choices.items():
+    for name in sub.choices:
         out += [".TP", f".B {esc(name)}", esc(summary.get(name) or "")]
+    out += _paragraphs(parser.epilog or "")
     for name, p in sub.choices.items():
         usage = " ".join(p.format_usage().split())
         usage = usage.removeprefix("usage: ")

@@ -35,7 +35,7 @@ examples:
   timens-lab probe                           # can this machine, and how?
   timens-lab run --boottime 2d -- uptime     # "up 2 days"
   timens-lab enter 1234 -- cat /proc/uptime  # in pid 1234's time namespace
-  timens-lab tree                            # every time namespace, offsets
+  timens-lab tree                            # all time namespaces
   timens-lab sample --ns monotonic=1h --duration 2
   timens-lab lab                             # the course in JupyterLab
 
