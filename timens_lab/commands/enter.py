@@ -23,7 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     where = p.add_mutually_exclusive_group()
     where.add_argument("-t", "--target", dest="pid_opt", type=int, metavar="PID",
-                       help="same as PID (nsenter's spelling)")
+                       help="target process to get the time namespace from (as nsenter -t)")
     where.add_argument("--ns-file", metavar="PATH", help="an nsfs file: /proc/PID/ns/time, a bind mount")
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="[PID] -- COMMAND [ARG...]",
                    help="the target pid (unless -t or --ns-file), then the command")

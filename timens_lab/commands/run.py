@@ -29,7 +29,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                    help="offset of CLOCK_BOOTTIME (and /proc/uptime), e.g. 2d")
     add_rootless(p)
     p.add_argument("-r", "--map-root-user", action="store_true",
-                   help="with a user namespace: appear as root inside (as unshare -r)")
+                   help="map the current user to root (implies --rootless; as unshare -r)")
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARG...]")
     p.set_defaults(func=run)
 
