@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     sync = _course.prepare(args.dir)
     for line in sync.lines():
         sys.stderr.write(f"timens-lab: {line}\n")
-    argv = argv_for(args, sync.folder)
+    argv = argv_for(args, sync.folder.absolute())
     token, path = _serve.token_file()
     _serve.start(argv, path, f"timens-lab: JupyterLab at http://{_url_host(args.ip)}:{args.port}"
                              f"/lab?token={token}  (Ctrl-C to stop)")
