@@ -47,12 +47,13 @@ def demo(request: pytest.FixtureRequest, browser: Any, tmp_path: Path,
     if request.param == "voila":
         if importlib.util.find_spec("voila") is None:
             pytest.skip("Voilà is not installed (pip install voila); the JupyterLab variant ran")
+        # The token reaches the server through the config LabServer writes (never argv).
         token = secrets.token_hex(16)
-        server = LabServer.start(demo_argv(f"--port={port}", f"--token={token}"), tmp_path,
+        server = LabServer.start(demo_argv(f"--port={port}"), tmp_path,
                                  port=port, api=False, token=token)
     else:
         token = secrets.token_hex(16)
-        server = LabServer.start(demo_argv("--jupyterlab", f"--port={port}", f"--token={token}"),
+        server = LabServer.start(demo_argv("--jupyterlab", f"--port={port}"),
                                  tmp_path, token=token,
                                  port=port)
     try:

@@ -209,5 +209,5 @@ def test_cli_without_voila_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch,
                         lambda name, *a: None if name == "voila" else real(name, *a))
     assert cli.main(["demo"]) == 1
     err = capsys.readouterr().err
-    assert "error: Voilà is not installed" in err
+    assert "error: Voila is not installed" in err
     assert "timens-lab[demo]" in err

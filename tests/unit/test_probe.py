@@ -416,6 +416,9 @@ def test_cli_exit_status(name: str, code: int, monkeypatch: pytest.MonkeyPatch,
     """`timens-lab probe --json` prints the result and exits 0 when usable, 1 when not."""
     result = assess(*SCENARIOS[name])
     monkeypatch.setattr("timens_lab.commands.probe.probe", lambda: result)
+    for var in ("LC_ALL", "LC_CTYPE"):  # a UTF-8 locale whatever CI has: the table as written
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("LANG", "C.UTF-8")
     assert code == cli.main(["probe", "--json"])
     assert json.loads(capsys.readouterr().out) == dataclasses.asdict(result)
     assert code == cli.main(["probe"])

@@ -83,6 +83,37 @@ def test_lab_command_listens_on_loopback(tmp_path: Path) -> None:
     from timens_lab.commands.lab import argv_for
 
     args = build_parser().parse_args(["lab", "--dir", str(tmp_path)])
-    argv = argv_for(args)
+    argv = argv_for(args, tmp_path)
     assert "--ip=127.0.0.1" in argv
-    assert not any("token=''" in a or "ServerApp.token=" in a for a in argv)
+    assert not any("token" in a.lower() for a in argv)
+
+
+@pytest.mark.parametrize("command", [["lab"], ["demo"], ["demo", "--jupyterlab"]])
+@pytest.mark.parametrize("ip", ["0.0.0.0", "192.0.2.1", "::", "example.org"])  # noqa: S104
+def test_servers_refuse_to_listen_beyond_loopback(command: list[str], ip: str, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """Bad input: exit 2, one error and one hint (port forwarding), nothing written."""
+    import importlib.util
+
+    from timens_lab import cli
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object())
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("TIMENS_LAB_DIR", raising=False)
+    assert cli.main([*command, "--ip", ip]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith(f"error: --ip {ip} is not a loopback address")
+    assert err[1].startswith("hint: ") and "ssh -L" in err[1]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_voila_sends_no_tracebacks_to_the_page(tmp_path: Path) -> None:
+    """The demo turns Voila's show_tracebacks off explicitly (it was on)."""
+    from timens_lab.cli import build_parser
+    from timens_lab.commands.demo import argv_for
+
+    args = build_parser().parse_args(["demo"])
+    argv = argv_for(args, tmp_path / "demo.ipynb")
+    assert "--VoilaConfiguration.show_tracebacks=False" in argv
+    assert not any("show_tracebacks=True" in a or "token=" in a for a in argv)

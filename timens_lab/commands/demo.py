@@ -1,74 +1,117 @@
-"""demo: serve the full-screen demo dashboard (Voilà; prints the URL, no browser by default)."""
+"""demo: serve the full-screen demo dashboard for a talk or a stand."""
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
-import os
+import shutil
 import sys
+from pathlib import Path
 
 from ..errors import TimensError
+from . import _serve
+
+DESCRIPTION = """\
+Serve the demo dashboard (Voila: widgets only, no code) with one-click scenarios: a day ahead,
+a year behind, nesting, migration. It rebuilds itself after any error and replays a recording
+where time namespaces are unavailable. It listens on 127.0.0.1 only, and the URL it prints
+carries a fresh token: the dashboard runs commands as you (as root, if you are root), so it is
+never served open."""
+
+EPILOG = """\
+examples:
+  timens-lab demo                     # prints its URL, with the token
+  timens-lab demo --dark --port 9000  # dark theme for a projector
+  timens-lab demo --jupyterlab        # in JupyterLab instead: Run All
+
+The notebook served is a fresh copy in $XDG_CACHE_HOME/timens-lab/demo (~/.cache/...).
+JUPYTER_TOKEN chooses the token (it is never put on a command line).
+"""
 
 
 class _NoVoila(TimensError):
-    hint = ("install it: pip install 'timens-lab[demo]' (or run without Voilà: "
+    hint = ("install it: pip install 'timens-lab[demo]' (or run without Voila: "
             "timens-lab demo --jupyterlab, then Run All)")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    about = __doc__.split(": ", 1)[1]
-    p = sub.add_parser("demo", help=about, description=about)
-    p.add_argument("--port", type=int, default=8866, help="port (default 8866)")
-    p.add_argument("--ip", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p = sub.add_parser("demo", help=__doc__.split(": ", 1)[1].rstrip("."), description=DESCRIPTION,
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--port", type=int, default=8866, help="port to listen on (default 8866)")
+    p.add_argument("--ip", default="127.0.0.1",
+                   help="loopback address to listen on (default 127.0.0.1)")
     p.add_argument("--browser", action="store_true", help="open a browser too")
     p.add_argument("--dark", action="store_true", help="dark theme")
-    p.add_argument("--token", default=None,
-                   help="the access token (default: a new random one, shown in the URL); the demo "
-                        "can run commands, as root when you are root, so it is never served open")
     p.add_argument("--jupyterlab", action="store_true",
                    help="open the demo notebook in JupyterLab's single-document mode instead")
     p.set_defaults(func=run)
 
 
-def argv_for(args: argparse.Namespace) -> list[str]:
+def notebook_copy() -> Path:
+    """A fresh copy of the shipped demo notebook in the user's cache: the server and JupyterLab
+    write next to the notebook they serve (checkpoints, autosave), never into site-packages."""
+    import os
+
     from ..demo import NOTEBOOK
 
-    if args.token is None:
-        import secrets
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    folder = cache / "timens-lab" / "demo"
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        copy = folder / NOTEBOOK.name
+        shutil.copyfile(NOTEBOOK, copy)  # ours, not the user's: refreshed on every start
+    except OSError as err:
+        raise _serve.ServerSetupError(f"cannot copy the demo notebook to {folder}: {err.strerror or err}",
+                          hint="set XDG_CACHE_HOME to a folder you can write") from err
+    _trust(copy)
+    return copy
 
-        args.token = secrets.token_hex(16)
 
+def _trust(notebook: Path) -> None:
+    """Sign our own notebook in the user's Jupyter trust database (what "Trust Notebook" does),
+    so Voila does not warn that it is untrusted. Best effort: serving works either way."""
+    import sqlite3
+
+    try:
+        import nbformat
+        from nbformat.sign import NotebookNotary
+
+        nb = nbformat.read(notebook, as_version=4)
+        NotebookNotary().sign(nb)
+    except (ImportError, OSError, ValueError, sqlite3.Error):
+        pass  # e.g. no writable Jupyter data dir: an unsigned notebook only costs a log line
+
+
+def argv_for(args: argparse.Namespace, notebook: Path) -> list[str]:
     if args.jupyterlab:
-        argv = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={NOTEBOOK.parent}",
-                f"--ip={args.ip}", f"--port={args.port}",
-                f"--LabApp.default_url=/doc/tree/{NOTEBOOK.name}",
-                f"--IdentityProvider.token={args.token}"]
-        if os.geteuid() == 0:
-            argv.append("--allow-root")
+        argv = _serve.jupyterlab_argv(notebook.parent, args.ip, args.port, browser=args.browser,
+                                      default_url=f"/doc/tree/{notebook.name}")
     else:
-        argv = [sys.executable, "-m", "voila", str(NOTEBOOK), f"--port={args.port}",
-                f"--Voila.ip={args.ip}", f"--theme={'dark' if args.dark else 'light'}",
-                "--strip_sources=True", "--show_tracebacks=True", f"--Voila.token={args.token}"]
-    if not args.browser:
-        argv.append("--no-browser")
+        # --token: Voilà asks for a token and takes it from JUPYTER_TOKEN_FILE (voila/app.py,
+        # auto_token); tracebacks stay in the server's log, never in the page.
+        argv = [sys.executable, "-m", "voila", str(notebook), f"--port={args.port}",
+                f"--Voila.ip={_serve.loopback(args.ip)}",
+                f"--theme={'dark' if args.dark else 'light'}", "--strip_sources=True",
+                "--VoilaConfiguration.show_tracebacks=False", "--token"]
+        if not args.browser:
+            argv.append("--no-browser")
     return argv
 
 
-def url_for(args: argparse.Namespace) -> str:
-    from ..demo import NOTEBOOK
-
-    path = f"doc/tree/{NOTEBOOK.name}" if args.jupyterlab else ""
-    return f"http://{args.ip}:{args.port}/{path}?token={args.token}"
+def url_for(args: argparse.Namespace, token: str, notebook: Path) -> str:
+    path = f"doc/tree/{notebook.name}" if args.jupyterlab else ""
+    host = f"[{args.ip}]" if ":" in args.ip and not args.ip.startswith("[") else args.ip
+    return f"http://{host}:{args.port}/{path}?token={token}"
 
 
 def run(args: argparse.Namespace) -> int:
     module = "jupyterlab" if args.jupyterlab else "voila"
     if importlib.util.find_spec(module) is None:
         if module == "voila":
-            raise _NoVoila("Voilà is not installed in this environment")
+            raise _NoVoila("Voila is not installed in this environment")
         raise _NoVoila("JupyterLab is not installed", hint="pip install 'timens-lab[notebook]'")
-    argv = argv_for(args)  # sets args.token
-    sys.stderr.write(f"timens-lab demo: {url_for(args)}  (Ctrl-C to stop)\n")
-    sys.stderr.flush()
-    os.execv(sys.executable, argv)  # signals go straight to the server
-    return 0  # pragma: no cover - execv does not return
+    _serve.loopback(args.ip)
+    notebook = notebook_copy()
+    argv = argv_for(args, notebook)
+    token, path = _serve.token_file()
+    _serve.start(argv, path, f"timens-lab demo: {url_for(args, token, notebook)}  (Ctrl-C to stop)")

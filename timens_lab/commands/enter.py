@@ -9,8 +9,9 @@ from ._job import run_job, shell_environ
 
 EPILOG = """\
 examples:
-  timens-lab enter 1234 -- cat /proc/uptime             # pid 1234's time namespace
-  timens-lab enter --ns-file /run/timens/demo -- date   # a bind-mounted namespace
+  timens-lab enter 1234 -- cat /proc/uptime   # pid 1234's time namespace
+  timens-lab enter -t 1234 -- date            # as nsenter spells it
+  timens-lab enter --ns-file /run/ns/x -- date   # a bind mount
 
 PID means the namespace that process runs in (/proc/PID/ns/time). Works for rootless
 namespaces you own: the owning user namespace is joined first, as nsenter -U would.
@@ -22,7 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     where = p.add_mutually_exclusive_group()
     where.add_argument("-t", "--target", dest="pid_opt", type=int, metavar="PID",
-                       help="same as PID (nsenter's spelling)")
+                       help="target process to get the time namespace from (as nsenter -t)")
     where.add_argument("--ns-file", metavar="PATH", help="an nsfs file: /proc/PID/ns/time, a bind mount")
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="[PID] -- COMMAND [ARG...]",
                    help="the target pid (unless -t or --ns-file), then the command")

@@ -1,18 +1,31 @@
-"""lab: start JupyterLab on the timens-lab notebooks (no browser: it prints the URL)."""
+"""lab: open the timens-lab course (tutorial notebooks) in JupyterLab."""
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
-import os
 import sys
 from pathlib import Path
 
 from ..errors import TimensError
+from . import _course, _serve
 
-CHECKOUT_NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
-#: Installed from a wheel, the notebooks ship inside the package (timens_lab/notebooks).
-PACKAGED_NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+DESCRIPTION = """\
+Start JupyterLab on your copy of the course: the tutorial notebooks, copied on first use into a
+folder you own (--dir, else $TIMENS_LAB_DIR, else ~/timens-lab). Later runs and upgrades never
+overwrite a notebook you changed: they name the ones that have a newer version, and deleting
+(or renaming) your copy gets it. JupyterLab listens on 127.0.0.1 only, with a fresh token in the
+URL that is printed; no browser is opened unless --browser is given."""
+
+EPILOG = """\
+examples:
+  timens-lab lab                         # ~/timens-lab, port 8888
+  timens-lab lab --dir ~/courses/timens  # another course folder
+  timens-lab lab --port 9999 -- --ServerApp.iopub_data_rate_limit=1e10
+
+On a remote machine, forward the port: ssh -L 8888:localhost:8888 HOST.
+JUPYTER_TOKEN chooses the token (it is never put on a command line).
+"""
 
 
 class _Missing(TimensError):
@@ -20,47 +33,21 @@ class _Missing(TimensError):
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("lab", help=__doc__.split(": ", 1)[1], description=__doc__.split(": ", 1)[1])
-    p.add_argument("--dir", type=Path, default=None,
-                   help="notebook folder (default: notebooks/ of this checkout)")
-    p.add_argument("--port", type=int, default=8888, help="port on 127.0.0.1 (default 8888)")
-    p.add_argument("--ip", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p = sub.add_parser("lab", help=__doc__.split(": ", 1)[1].rstrip("."), description=DESCRIPTION,
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dir", type=Path, default=None, metavar="DIR",
+                   help=f"course folder (default ${_course.ENV} or ~/timens-lab)")
+    p.add_argument("--port", type=int, default=8888, help="port to listen on (default 8888)")
+    p.add_argument("--ip", default="127.0.0.1",
+                   help="loopback address to listen on (default 127.0.0.1)")
     p.add_argument("--browser", action="store_true", help="open a browser too")
     p.add_argument("jupyter_args", nargs=argparse.REMAINDER, metavar="-- JUPYTER_ARGS",
                    help="passed to jupyter lab unchanged")
     p.set_defaults(func=run)
 
 
-def notebook_folder(explicit: Path | None = None) -> Path:
-    """The folder to open: --dir, else this checkout's notebooks/, else a private copy of the
-    packaged notebooks in ~/timens-lab-notebooks (site-packages is usually read-only)."""
-    if explicit is not None:
-        if not explicit.is_dir():
-            raise _Missing(f"no notebook folder at {explicit}", hint="pass an existing --dir PATH")
-        return explicit
-    if CHECKOUT_NOTEBOOKS.is_dir():
-        return CHECKOUT_NOTEBOOKS
-    if not PACKAGED_NOTEBOOKS.is_dir():
-        raise _Missing("no notebooks found in this installation", hint="pass --dir PATH")
-    if os.access(PACKAGED_NOTEBOOKS, os.W_OK):
-        return PACKAGED_NOTEBOOKS
-    import shutil
-
-    copy = Path.home() / "timens-lab-notebooks"
-    if not copy.exists():
-        shutil.copytree(PACKAGED_NOTEBOOKS, copy)
-        sys.stderr.write(f"timens-lab: copied the notebooks to {copy}\n")
-    return copy
-
-
-def argv_for(args: argparse.Namespace) -> list[str]:
-    folder = notebook_folder(args.dir)
-    argv = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={folder}",
-            f"--ip={args.ip}", f"--port={args.port}"]
-    if not args.browser:
-        argv.append("--no-browser")
-    if os.geteuid() == 0:
-        argv.append("--allow-root")  # jupyter refuses root otherwise; we say so in README
+def argv_for(args: argparse.Namespace, folder: Path) -> list[str]:
+    argv = _serve.jupyterlab_argv(folder, args.ip, args.port, browser=args.browser)
     extra = args.jupyter_args[1:] if args.jupyter_args[:1] == ["--"] else args.jupyter_args
     return argv + extra
 
@@ -68,9 +55,15 @@ def argv_for(args: argparse.Namespace) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     if importlib.util.find_spec("jupyterlab") is None:
         raise _Missing("JupyterLab is not installed in this environment")
-    argv = argv_for(args)
-    sys.stderr.write(f"timens-lab: starting JupyterLab on {argv[3].split('=', 1)[1]}; "
-                     "open the http://127.0.0.1:… URL it prints below\n")
-    sys.stderr.flush()
-    os.execv(sys.executable, argv)  # Ctrl-C and signals go straight to Jupyter
-    return 0  # pragma: no cover - execv does not return
+    _serve.loopback(args.ip)  # bad input fails before anything is written
+    sync = _course.prepare(args.dir)
+    for line in sync.lines():
+        sys.stderr.write(f"timens-lab: {line}\n")
+    argv = argv_for(args, sync.folder.absolute())
+    token, path = _serve.token_file()
+    _serve.start(argv, path, f"timens-lab: JupyterLab at http://{_url_host(args.ip)}:{args.port}"
+                             f"/lab?token={token}  (Ctrl-C to stop)")
+
+
+def _url_host(ip: str) -> str:
+    return f"[{ip}]" if ":" in ip and not ip.startswith("[") else ip

@@ -15,9 +15,10 @@ from .sample import _Progress
 
 EPILOG = """\
 examples:
-  timens-lab record --out demo.tnsrec --ns monotonic=1h,boottime=2d --ns monotonic=-5s
-  timens-lab record --out long.tnsrec --ns boottime=1d --rate 100 --duration 10min
-  timens-lab replay demo.tnsrec            # the same report as `timens-lab sample`
+  timens-lab record --out demo.tnsrec --ns monotonic=1h,boottime=2d
+  timens-lab record --out two.tnsrec --ns monotonic=1h --ns monotonic=-5s
+  timens-lab record --out long.tnsrec --ns boottime=1d --duration 10m
+  timens-lab replay demo.tnsrec        # the report, as `sample` gives it
 
 Records what `timens-lab sample` measures (every sample of every namespace and of the host),
 plus the environment (probe verdict, kernel, host, date), the namespaces and their offsets, and

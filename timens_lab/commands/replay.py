@@ -6,6 +6,7 @@ import argparse
 import json
 import math
 import sys
+import textwrap
 import time
 from typing import Any
 
@@ -13,11 +14,11 @@ from ..cli import EXIT_USAGE
 
 EPILOG = """\
 examples:
-  timens-lab replay demo.tnsrec                 # the report, at once
-  timens-lab replay tour --speed 4              # a shipped recording, 4x real time
+  timens-lab replay demo.tnsrec         # the report, at once
+  timens-lab replay tour --speed 4      # a shipped recording, 4x real time
   timens-lab replay demo.tnsrec --json
-  timens-lab replay --list                      # the recordings shipped with timens-lab
-  timens-lab replay --partial demo.tnsrec.1a2b3c4d.partial    # what a killed recorder left
+  timens-lab replay --list              # the recordings shipped
+  timens-lab replay --partial demo.tnsrec.1a2b3c4d.partial
 
 FILE is a .tnsrec file (`timens-lab record`) or the name of a shipped recording. The report is
 computed from the recorded samples exactly as `timens-lab sample` computes it live; the header
@@ -120,13 +121,17 @@ def build_replay_report(replay: Any, keep: dict[str, Any] | None = None) -> dict
 
 
 def _header(info: dict[str, Any]) -> str:
-    line = (f"replay of {info['file']}: recorded {info['date']} on {info['host']} "
-            f"(Linux {info['kernel']}, {info['mode']}), {info['tree_events']} tree events")
+    """A few lines, each at most 80 columns (long paths and notes wrap)."""
+    parts = [f"replay of {info['file']}:",
+             f"recorded {info['date']} on {info['host']} (Linux {info['kernel']}, "
+             f"{info['mode']}), {info['tree_events']} tree events"]
     if info["note"]:
-        line += f"\nnote: {info['note']}"
+        parts.append(f"note: {info['note']}")
     if not info["complete"]:
-        line += f"\nINCOMPLETE: {info['problem']}"
-    return line
+        parts.append(f"INCOMPLETE: {info['problem']}")
+    return "\n".join(line for part in parts
+                     for line in textwrap.wrap(part, 80, subsequent_indent="  ",
+                                               break_on_hyphens=False, break_long_words=False))
 
 
 def _list(as_json: bool) -> int:
@@ -156,8 +161,10 @@ def _list(as_json: bool) -> int:
             sys.stdout.write(f"{r['name']:<12} {r['error']}\n")
             continue
         sys.stdout.write(f"{r['name']:<12} {r['namespaces']} namespaces, {r['rate_hz']} Hz, "
-                         f"{r['duration_s']} s, Linux {r['kernel']}, {r['date']}\n"
-                         f"{'':<12} {r['note']}\n")
+                         f"{r['duration_s']} s, Linux {r['kernel']}\n"
+                         + "".join(f"{'':<12} {line}\n" for line in
+                                   textwrap.wrap(f"{r['date']}. {r['note']}", 67))
+                         )
     return 0
 
 

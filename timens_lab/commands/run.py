@@ -11,7 +11,7 @@ from ._options import add_rootless
 EPILOG = """\
 examples:
   timens-lab run --monotonic 1h --boottime 2d -- cat /proc/uptime
-  timens-lab run --boottime 300000 -- uptime          # "up 3 days" (REALTIME is unchanged)
+  timens-lab run --boottime 300000 -- uptime  # "up 3 days"
   timens-lab run --monotonic -5s -- python3 app.py
 
 Offsets take units (ns us ms s m h d w y) and signs; a bare number is seconds.
@@ -29,7 +29,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                    help="offset of CLOCK_BOOTTIME (and /proc/uptime), e.g. 2d")
     add_rootless(p)
     p.add_argument("-r", "--map-root-user", action="store_true",
-                   help="with a user namespace: appear as root inside (as unshare -r)")
+                   help="map the current user to root (implies --rootless; as unshare -r)")
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARG...]")
     p.set_defaults(func=run)
 

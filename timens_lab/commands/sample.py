@@ -6,6 +6,8 @@ import argparse
 import errno
 import json
 import math
+import os
+import shutil
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -22,7 +24,7 @@ EPILOG = """\
 examples:
   timens-lab sample --ns monotonic=1h,boottime=2d --ns monotonic=-5s
   timens-lab sample --ns monotonic=3600,boottime=7200 --duration 2 --json
-  timens-lab sample --ns boottime=1d --rate 10000 --clocks monotonic,boottime
+  timens-lab sample --ns boottime=1d --rate 10000 --clocks boottime
 
 One sampler process runs in each namespace and one on the host, reading REALTIME, the chosen
 clocks, then REALTIME again at --rate. REALTIME is not virtualized, so it is the common
@@ -164,14 +166,17 @@ def _num(x: float) -> float | None:
 
 
 def format_text(report: Mapping[str, Any]) -> str:
+    """The human report, at most 80 columns wide and plain ASCII (a LANG=C terminal shows it)."""
+    import textwrap
+
     rate = f"{report['rate_hz']:g} Hz" if report["rate_hz"] else "as fast as possible"
     lines = [f"sampled {report['duration_s']:.2f} s at {rate}"
              + (" (interrupted)" if report.get("interrupted") else ""), ""]
     for ch in report["channels"]:
-        head = (f"{ch['id']}  time:[{ch['ns_inode']}]  pid {ch['pid']}  {ch['samples']} samples"
-                f"  {ch['drops']} drops  {ch['late']} late  sandwich p50/p99 "
-                f"{ch['sandwich_ns']['p50']:.0f}/{ch['sandwich_ns']['p99']:.0f} ns")
-        lines.append(head)
+        lines.append(f"{ch['id']}  time:[{ch['ns_inode']}]  pid {ch['pid']}")
+        lines.append(f"  {ch['samples']} samples, {ch['drops']} drops, {ch['late']} late; "
+                     f"sandwich p50/p99 {ch['sandwich_ns']['p50']:.0f}/"
+                     f"{ch['sandwich_ns']['p99']:.0f} ns")
         if ch.get("label") and ch["label"] != ch["id"] and not ch["id"].startswith("ns"):
             lines.append(f"  {ch['label']}")
         if "configured" not in ch:
@@ -181,19 +186,22 @@ def format_text(report: Mapping[str, Any]) -> str:
         conf = ch["configured"]
         lines.append(f"  configured: monotonic {_fmt_conf(conf['monotonic_ns'])}, "
                      f"boottime {_fmt_conf(conf['boottime_ns'])}")
-        lines.append(f"  {'clock':<17}{'measured offset':>24}{'− configured':>16}"
-                     f"{'err p50/p99':>22}{'|dev| p50/p99':>22}")
+        # 2 + 17 + 20 + 11 + 15 + 15 = 80 columns
+        lines.append(f"  {'clock':<17}{'measured offset':>20}{'vs conf':>11}"
+                     f"{'err p50/p99':>15}{'|dev| p50/p99':>15}")
         for clock, row in ch["offsets"].items():
             if row.get("missing"):
-                lines.append(f"  {clock:<17}MISSING: {row['reason']}")
+                lines.extend(textwrap.wrap(f"MISSING: {row['reason']}", 80,
+                                           initial_indent=f"  {clock:<17}",
+                                           subsequent_indent=" " * 19, break_on_hyphens=False))
                 continue
             if row["n"] == 0:
                 lines.append(f"  {clock:<17}no samples overlap the host's")
                 continue
-            lines.append(f"  {clock:<17}{row['measured_ns'] / 1e9:>+22.9f} s"
-                         f"{_ns(row['deviation_ns']):>16}"
-                         f"{_pair(row['err_p50_ns'], row['err_p99_ns']):>22}"
-                         f"{_pair(row['abs_dev_p50_ns'], row['abs_dev_p99_ns']):>22}")
+            lines.append(f"  {clock:<17}{row['measured_ns'] / 1e9:>+18.9f} s"
+                         f"{_ns(row['deviation_ns']):>11}"
+                         f"{_pair(row['err_p50_ns'], row['err_p99_ns']):>15}"
+                         f"{_pair(row['abs_dev_p50_ns'], row['abs_dev_p99_ns']):>15}")
         lines.append("")
     return "\n".join(lines)
 
@@ -204,22 +212,24 @@ def _fmt_conf(ns: int | None) -> str:
 
 def _ns(x: float | None) -> str:
     if x is None:
-        return "—"
+        return "-"
     return "0 ns" if round(x) == 0 else f"{round(x):+d} ns"
 
 
 def _pair(a: float | None, b: float | None) -> str:
+    """``121/161 ns``, ``4.87/4.87 ms``, ``817.0us/2.66ms``: at most 14 columns."""
     if a is None or b is None:
-        return "—"
-    return f"{_short(a)} / {_short(b)}"
+        return "-"
+    (x, xu), (y, yu) = _short(a), _short(b)
+    return f"{x}/{y} {xu}" if xu == yu else f"{x}{xu}/{y}{yu}"
 
 
-def _short(ns: float) -> str:
+def _short(ns: float) -> tuple[str, str]:
     if ns >= 1e6:
-        return f"{ns / 1e6:.2f} ms"
+        return f"{ns / 1e6:.2f}", "ms"
     if ns >= 1e4:
-        return f"{ns / 1e3:.1f} us"
-    return f"{ns:.0f} ns"
+        return f"{ns / 1e3:.1f}", "us"
+    return f"{ns:.0f}", "ns"
 
 
 # --- collecting
@@ -253,7 +263,9 @@ class _Progress:
 
     def __init__(self, stream: TextIO, duration: float, source: Any) -> None:
         self.stream, self.duration, self.source = stream, duration, source
-        self.tty = stream.isatty()
+        # \r and erase-to-end (ECMA-48 EL) rewrite the line in place; a dumb terminal has no EL
+        self.tty = stream.isatty() and os.environ.get("TERM") != "dumb"
+        self.width = shutil.get_terminal_size().columns - 1
         self.last = -math.inf
 
     def update(self, elapsed: float) -> None:
@@ -264,7 +276,8 @@ class _Progress:
         parts = [f"{k} {s.records}" + (f" ({s.drops} drops)" if s.drops else "")
                  for k, s in self.source.stats().items()]
         line = f"sampling {elapsed:.1f}/{self.duration:g} s: " + ", ".join(parts)
-        self.stream.write(f"\r{line}\x1b[K" if self.tty else line + "\n")
+        # On a terminal the line must not wrap, or \r would rewrite only its last row.
+        self.stream.write(f"\r{line[:self.width]}\x1b[K" if self.tty else line + "\n")
         self.stream.flush()
 
     def done(self) -> None:

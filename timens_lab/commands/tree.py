@@ -78,8 +78,8 @@ JSON_VERSION = 1
 
 EPILOG = """\
 examples:
-  timens-lab tree                      # owner tree: user namespaces -> time namespaces
-  timens-lab tree --by lineage -p      # creator -> created, with member processes
+  timens-lab tree                   # user namespaces -> time namespaces
+  timens-lab tree --by lineage -p   # creator -> created, with members
   timens-lab tree --json | jq '.namespaces[] | select(.state == "pending")'
   timens-lab tree --watch --interval 0.5
 
@@ -190,11 +190,12 @@ def _event_text(e: Event, ns: NamespaceInfo | None) -> str:
 
 
 def _notes(d: Discovery) -> None:
-    for note in d.notes:
-        sys.stderr.write(f"note: {note}\n")
-    for ns in d.namespaces:
-        for reason in ns.partial:
-            sys.stderr.write(f"note: {ns.inode}: {reason}\n")
+    import textwrap
+
+    notes = [*d.notes, *(f"{ns.inode}: {reason}" for ns in d.namespaces for reason in ns.partial)]
+    for note in notes:  # at most 80 columns: continuation lines are indented
+        sys.stderr.write("\n".join(textwrap.wrap(f"note: {note}", 80, subsequent_indent="  ",
+                                                 break_on_hyphens=False)) + "\n")
 
 
 # --- text
