@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.unit.test_fuzz_input import duration_text
-from timens_lab._helper_support import children_of
 from timens_lab.cli import main
+from timens_lab.engine._helper_support import children_of
 
 pytestmark = pytest.mark.usefixtures("need_timens")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from timens_lab.discovery import discover
+from timens_lab.discovery.scan import discover
 from timens_lab.offsets import NSEC
 
 from ..conftest import as_nobody

@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from timens_lab import trees
-from timens_lab.discovery import Discovery, NamespaceInfo, discover
+from timens_lab.discovery import trees
+from timens_lab.discovery.scan import Discovery, NamespaceInfo, discover
+from timens_lab.discovery.watch import Watcher
 from timens_lab.offsets import NSEC, Offsets
-from timens_lab.watch import Watcher
 
 pytestmark = pytest.mark.usefixtures("need_timens")
 ROOT = os.geteuid() == 0

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from timens_lab.errors import NoSuchNamespaceError, PendingNamespaceError
-from timens_lab.foreign import join, look
 from timens_lab.offsets import NSEC
+from timens_lab.session.foreign import join, look
 
 from .test_discovery import Procs, ino, offsets_of, unshare_sleep
 
