@@ -92,15 +92,6 @@ def test_sample_pid_measures_a_container_within_1us(crun: Crun, rootless: bool) 
         assert abs(measured["boottime"] - kernel.boottime_ns) <= 1000, (nobody, measured)
 
 
-@pytest.fixture(name="procs")
-def _procs() -> Iterator[Procs]:
-    registry = Procs()
-    try:
-        yield registry
-    finally:
-        registry.close()
-
-
 def test_state_file_names_a_namespace_and_its_members(procs: Procs, tmp_path: Path) -> None:
     """Without crun (and as nobody): a crun-style state file naming a real process labels its
     descendants in their own mount namespace (as a container's are) and their time namespace;

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -87,15 +87,6 @@ class Procs:
             for stream in (p.stdin, p.stdout):
                 if stream is not None:
                     stream.close()
-
-
-@pytest.fixture
-def procs() -> Iterator[Procs]:
-    registry = Procs()
-    try:
-        yield registry
-    finally:
-        registry.close()
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float = 10) -> Any:

@@ -23,15 +23,6 @@ from .test_discovery import Procs, ino, needs_root, record, wait_for
 pytestmark = pytest.mark.usefixtures("need_timens")
 
 
-@pytest.fixture(name="procs")
-def _procs() -> Iterator[Procs]:
-    registry = Procs()
-    try:
-        yield registry
-    finally:
-        registry.close()
-
-
 @pytest.fixture
 def tmpfs(tmp_path: Path) -> Iterator[Path]:
     """A private tmpfs to bind namespaces onto (nsfs bind mounts need a mount to live on)."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,15 +16,6 @@ from timens_lab.session.foreign import join, look
 from .test_discovery import Procs, ino, offsets_of, unshare_sleep
 
 pytestmark = pytest.mark.usefixtures("need_timens")
-
-
-@pytest.fixture(name="procs")
-def _procs() -> Iterator[Procs]:
-    registry = Procs()
-    try:
-        yield registry
-    finally:
-        registry.close()
 
 
 def say(holder: subprocess.Popen[str], cmd: str) -> str:

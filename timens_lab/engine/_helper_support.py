@@ -137,22 +137,6 @@ def sysctl(name: str) -> str:
         return "?"
 
 
-def children_of(ppid: str) -> list[int]:
-    """Processes whose parent is ``ppid``, by a /proc scan."""
-    out = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat", "rb") as f:
-                    stat = f.read()
-            except OSError:
-                continue
-            fields = stat[stat.rfind(b")") + 2:].split()
-            if fields[1].decode() == ppid:
-                out.append(int(entry))
-    return out
-
-
 def returncode(status: int | None) -> int | None:
     if status is None:
         return None

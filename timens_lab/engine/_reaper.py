@@ -56,6 +56,11 @@ def own_children() -> list[int]:
             return [int(p) for p in f.read().split()]
     except FileNotFoundError:
         pass
+    return children_of(me)
+
+
+def children_of(ppid: int) -> list[int]:
+    """Processes whose parent is ``ppid``, by a /proc scan (any process's, zombies included)."""
     out = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -64,7 +69,7 @@ def own_children() -> list[int]:
                     stat = f.read()
             except OSError:
                 continue
-            if int(stat[stat.rfind(b")") + 2:].split()[1]) == me:
+            if int(stat[stat.rfind(b")") + 2:].split()[1]) == ppid:
                 out.append(int(entry))
     return out
 
