@@ -70,15 +70,11 @@ def locked_down_argv(argv: Sequence[str], *, python: str | None = None) -> list[
 def same_address_space(a: int, b: int) -> bool | None:
     """Do processes ``a`` and ``b`` share one address space? kcmp(2) with KCMP_VM, e.g. a
     namespace holder and its helper (csrc/01-spawn.c: holders are CLONE_VM children). None
-    where the syscall number is not known here (only x86_64 and aarch64 are)."""
-    import ctypes
-    import os
+    where this build knows no kcmp syscall number (kernel.kcmp_vm).
 
-    nr = {"x86_64": 312, "aarch64": 272}.get(os.uname().machine)
-    if nr is None:
-        return None
-    libc = ctypes.CDLL(None, use_errno=True)
-    r = libc.syscall(nr, a, b, 1, 0, 0)  # KCMP_VM = 1 (linux/kcmp.h)
-    if r < 0:
-        raise OSError(ctypes.get_errno(), f"kcmp({a}, {b}): {os.strerror(ctypes.get_errno())}")
-    return r == 0
+    Raises:
+        OSError: kcmp refused (ESRCH: no such process; EPERM: not ours to compare).
+    """
+    from . import kernel
+
+    return kernel.kcmp_vm(a, b)

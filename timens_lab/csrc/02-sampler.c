@@ -45,8 +45,15 @@
 #define TNS_ST_FAILED 4
 #define TNS_READ_UNSAFE 1 /* tests only: skip the head re-check and the seq check */
 
-/* Stages for header.error_stage (sampler.py STAGES). */
-enum { TNS_SST_MAP = 1, TNS_SST_HEADER, TNS_SST_REALTIME };
+/* enum tns_sampler_stage (header.error_stage): 02-sampler.h, which the build puts above. */
+const char *tns_sampler_stage_text(int stage) {
+    switch (stage) {
+    case TNS_SST_MAP: return "map the ring";
+    case TNS_SST_HEADER: return "check the ring header";
+    case TNS_SST_REALTIME: return "read CLOCK_REALTIME";
+    }
+    return NULL;
+}
 
 /* Must match 02-sampler.cdef.h and ring.HEADER_DTYPE. */
 struct tns_ring_header {

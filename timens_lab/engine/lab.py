@@ -36,6 +36,7 @@ from ..errors import (
     TimensError,
     from_wire,
 )
+from ..linux import CAP_SYS_ADMIN, has_effective_cap
 from ..offsets import parse_duration
 from . import _args, _wire
 from ._args import StdioArg
@@ -55,7 +56,7 @@ class Lab:
     def __init__(self, *, rootless: bool | None = None) -> None:
         #: Default for namespace(): a user namespace unless we hold CAP_SYS_ADMIN (never ask for
         #: root where a user namespace will do; root in a default container lacks the cap).
-        self.rootless = (not kernel.has_effective_cap(kernel.CAP_SYS_ADMIN)
+        self.rootless = (not has_effective_cap(CAP_SYS_ADMIN)
                          if rootless is None else _args.flag(rootless, "rootless"))
         #: One request at a time on the socket, and close() waits for the one in flight
         #: (re-entrant: close() and the bookkeeping around a request nest inside it).
