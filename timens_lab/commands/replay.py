@@ -10,7 +10,7 @@ import textwrap
 import time
 from typing import Any
 
-from ..cli import EXIT_USAGE
+from ._errors import EXIT_USAGE
 
 EPILOG = """\
 examples:

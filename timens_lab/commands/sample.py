@@ -64,10 +64,9 @@ def run(args: argparse.Namespace) -> int:
             namespaces += join_existing(lab, args)
             return _sample(args, lab, namespaces)
     except (NoSuchNamespaceError, PendingNamespaceError) as err:  # bad input: exit 2
-        from ..cli import EXIT_USAGE, report
+        from ._errors import UsageError
 
-        report(err)
-        return EXIT_USAGE
+        raise UsageError.of(err) from err
 
 
 def _sample(args: argparse.Namespace, lab: Any, namespaces: list[Any]) -> int:
