@@ -122,9 +122,7 @@ def _setup(rec: Any, lab: Any, source: Any, namespaces: list[dict[str, Any]],
     from ..clocks.sampler import Sampler
 
     for spec in namespaces:
-        offsets = (spec["monotonic"], spec["boottime"])
-        ns = lab.namespace(*(f"{v}ns" if v is not None else None for v in offsets),
-                           name=spec["name"])
+        ns = lab.namespace(offsets=(spec["monotonic"], spec["boottime"]), name=spec["name"])
         if rec.watcher is not None:
             rec.poll_tree()          # the namespace, pending: offsets still writable
         source.add(Sampler.for_namespace(ns, **kw).start())

@@ -37,9 +37,9 @@ from ..errors import (
     from_wire,
 )
 from ..linux import CAP_SYS_ADMIN, has_effective_cap
-from ..offsets import parse_duration
+from ..offsets import Offsets, parse_duration
 from . import _args, _wire
-from ._args import StdioArg
+from ._args import OffsetsNs, StdioArg
 from .child import Child
 from .namespace import Duration, JoinedNamespace, TimeNamespace
 
@@ -95,19 +95,23 @@ class Lab:
     # --- public API
 
     def namespace(self, monotonic: Duration = None, boottime: Duration = None, *,
-                  rootless: bool | None = None, map_root: bool = False, name: str | None = None,
+                  offsets: Offsets | OffsetsNs | None = None, rootless: bool | None = None,
+                  map_root: bool = False, name: str | None = None,
                   parent: TimeNamespace | None = None) -> TimeNamespace:
         """A new, *pending* time namespace; unspecified clocks inherit the creator's offsets.
 
-        Offsets are absolute to the host, not relative to a parent (kernel-timens.md §5).
-        Creating a namespace inside ``parent`` enters the parent, which freezes it.
+        ``monotonic``/``boottime`` are durations (a bare number is seconds). ``offsets`` gives
+        exact nanoseconds instead: an :class:`Offsets` (both clocks), or a pair
+        ``(monotonic_ns, boottime_ns)`` with None to inherit (what ``Offsets.parse_spec``
+        returns). Offsets are absolute to the host, not relative to a parent
+        (kernel-timens.md §5). Creating a namespace inside ``parent`` enters the parent, which
+        freezes it.
 
         Raises:
             InvalidOffsetError, OffsetRangeError: bad offsets (checked before the kernel is asked).
             PrivilegeError, NamespaceLimitError: the kernel refused; the hint says what to do.
         """
-        mono = parse_duration(monotonic) if monotonic is not None else None
-        boot = parse_duration(boottime) if boottime is not None else None
+        mono, boot = _args.offsets_ns(monotonic, boottime, offsets)
         rootless = _args.optional_flag(rootless, "rootless")
         map_root = _args.flag(map_root, "map_root")
         if name is not None and not isinstance(name, str):
