@@ -224,7 +224,7 @@ def test_stop_is_prompt_at_low_rates(spawn: object) -> None:
     """At 1 Hz the sampler still notices STOP within its 50 ms sleep slice, not after 1 s."""
     with Ring(4096) as ring:
         child = start_pattern(spawn, ring, period_ns=1_000_000_000)
-        time.sleep(0.05)
+        _wait_for(lambda: ring.head >= 1)  # its first record written: now in its 1 s sleep
         ring.control(Control.STOP)
         assert child.wait(0.5) == 0
 
