@@ -281,7 +281,7 @@ def query_namespaces(procfd: int, queries: Sequence[tuple[int, Sequence[tuple[in
 
 def clone3_newtime_probe() -> int:
     """0 if clone3(CLONE_NEWTIME) works here, else the errno (forks a child that exits at once)."""
-    return -lib.tns_clone3_newtime_probe()
+    return -int(lib.tns_clone3_newtime_probe())
 
 
 # --- process creation (csrc/01-spawn.h; used by engine/_spawner.py, in the helper only) -----

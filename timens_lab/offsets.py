@@ -222,7 +222,7 @@ def _ns_value(value: object, field: str) -> int:
         raise OffsetTypeError(f"Offsets({field}={value!r}): {field} is integer nanoseconds, "
                               f"not {type(value).__name__} ({why})")
     try:
-        ns = operator.index(value)  # int, numpy integers; not floats, not bools of numpy
+        ns = operator.index(value)  # type: ignore[arg-type]  # TypeError below
     except TypeError:
         raise OffsetTypeError(f"Offsets({field}={value!r:.80}): not integer nanoseconds "
                               f"({type(value).__name__})") from None

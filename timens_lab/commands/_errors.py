@@ -45,7 +45,7 @@ def exit_code(err: TimensError, args: argparse.Namespace) -> int:
     """The exit code for ``err`` under the command ``args`` ran: the error's own (a command
     that cannot run: 126, not found: 127), else 2 for bad input, else the command's failure
     code (``set_defaults(failure_exit=...)``; 1 unless the command says otherwise)."""
-    own = err.context.get("exit_status")
+    own = getattr(err, "exit_status", None) or err.context.get("exit_status")  # class or instance
     if isinstance(own, int) and own:
         return own
     if isinstance(err, UsageError | InvalidOffsetError | OffsetRangeError):

@@ -111,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
         finally:
             progress.done()
             path = rec.close(ended)
+    assert path is not None  # closed, not aborted: the file is there
     recording = summary(path)
     sys.stderr.write(recording + "\n")
     return 130 if interrupted else 0

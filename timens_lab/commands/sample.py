@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         check_existing(args)
         with Lab(rootless=args.rootless) as lab:
-            namespaces = [lab.namespace(offsets=spec) for spec in specs]
+            namespaces: list[Any] = [lab.namespace(offsets=spec) for spec in specs]
             namespaces += join_existing(lab, args)
             return _sample(args, lab, namespaces)
     except (NoSuchNamespaceError, PendingNamespaceError) as err:  # bad input: exit 2

@@ -297,7 +297,8 @@ class Lab:
         return reply, got
 
     def _status(self, pid: int) -> int | None:
-        return self._call("status", pid=pid)["returncode"]
+        rc = self._call("status", pid=pid)["returncode"]
+        return None if rc is None else int(rc)
 
     def _spawn(self, target: dict[str, Any] | None, argv: Sequence[str | os.PathLike[str]], *,
                stdin: StdioArg = None, stdout: StdioArg = None, stderr: StdioArg = None,
