@@ -155,7 +155,7 @@ def test_locked_down_with_every_id_still_has_nobody(need_root: None) -> None:
               "setpriv --reuid=65534 --regid=65534 --clear-groups id -u; "
               "unshare --user --time true")
     done = run(locked_down_argv(["sh", "-c", script], every_id=True))
-    assert ["0", "0", "65534"] == done.stdout.split()
+    assert done.stdout.split() == ["0", "0", "65534"]
     assert done.returncode != 0 and "No space left on device" in done.stderr
 
 

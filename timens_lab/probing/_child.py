@@ -17,8 +17,8 @@ offsets the grandchild was seen to have, and 0 or the errno of clone3(CLONE_NEWT
 
 from __future__ import annotations
 
-import functools
 import errno
+import functools
 import json
 import os
 import signal
