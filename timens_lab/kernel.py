@@ -417,28 +417,9 @@ def ring_status(ptr: Any) -> RingStatus:
                       out.period_ns, tuple(out.res_ns), out.head)
 
 
-def check_entry_arg(fn: str, arg: bytes) -> None:
-    """Refuse an argument that C entry point ``fn`` would read past the end of.
-
-    ``fn(void *arg)`` cannot see its argument's length; tns_sampler_main copies a whole
-    ``struct tns_sampler_args`` (build it with sampler_args()).
-
-    Raises:
-        ArgumentTypeError: fn is not a str or arg not bytes.
-        InvalidArgumentError: arg is not the size fn reads.
-    """
-    from .errors import ArgumentTypeError, InvalidArgumentError
-
-    if not isinstance(fn, str) or not isinstance(arg, bytes | bytearray):
-        raise ArgumentTypeError(f"a C entry point is a str and its argument bytes, not "
-                                f"{type(fn).__name__} and {type(arg).__name__}")
-    if "\0" in fn:
-        raise InvalidArgumentError(f"no C entry point {fn!r}")
-    need = int(lib.tns_entry_arg_size(fn.encode()))
-    if need and len(arg) != need:
-        raise InvalidArgumentError(
-            f"{fn} reads {need} bytes from its argument; this one has {len(arg)}",
-            hint="build it with kernel.sampler_args(ring_fd, clock_mask, period_ns)")
+def entry_arg_size(fn: str) -> int:
+    """Bytes C entry point ``fn`` reads from its argument (tns_entry_arg_size); 0: any."""
+    return int(lib.tns_entry_arg_size(fn.encode()))
 
 
 def run_c_inline(fn: str, arg: bytes) -> int:

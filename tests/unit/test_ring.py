@@ -19,6 +19,7 @@ from timens_lab._timens import ffi, lib
 
 from timens_lab import kernel
 from timens_lab.clocks.ring import HEADER_DTYPE, Control, Ring, Status
+from timens_lab.engine._args import entry_arg
 from timens_lab.source import RECORD_DTYPE
 
 FIELDS = RECORD_DTYPE.names[1:]
@@ -312,8 +313,8 @@ def test_sampler_argument_must_be_its_struct(arg: bytes) -> None:
     assert lib.tns_entry_arg_size(b"tns_sampler_main") == len(kernel.sampler_args(3, 1, 0)) == 32
     for fn in ("tns_sampler_main", "tns_ring_pattern_main"):
         with pytest.raises(InvalidArgumentError, match="reads 32 bytes"):
-            kernel.check_entry_arg(fn, arg)
+            entry_arg(fn, arg)
         with pytest.raises(InvalidArgumentError, match="reads 32 bytes"):
             Ops().op_start_c({"fn": fn, "arg": base64.b64encode(arg).decode()}, [])
-    kernel.check_entry_arg("tns_sampler_main", kernel.sampler_args(3, 1, 0))
-    kernel.check_entry_arg("tns_tut_clocks_main", arg)  # a string argument: any length
+    entry_arg("tns_sampler_main", kernel.sampler_args(3, 1, 0))
+    entry_arg("tns_tut_clocks_main", arg)  # a string argument: any length

@@ -334,7 +334,7 @@ static int tns_ring_pattern_main(void *arg) { return tns_run(arg, 1); }
 
 /* The bytes an entry point reads from its argument. fn(void *arg) cannot see the length of
  * what it was given, and tns_run copies a whole struct tns_sampler_args: the helper checks an
- * argument against this before it starts fn (kernel.check_entry_arg). 0: the entry point reads
+ * argument against this before it starts fn (engine/_args.py entry_arg). 0: the entry point reads
  * a NUL-terminated string (the tutorial's; the helper always appends a NUL). */
 static int64_t tns_entry_arg_size(const char *fn) {
     if (strcmp(fn, "tns_sampler_main") == 0 || strcmp(fn, "tns_ring_pattern_main") == 0)

@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping
 from typing import IO, Any
 
+from .. import kernel
 from ..errors import ArgumentTypeError, InvalidArgumentError, OffsetTypeError, SpawnError
 from ..offsets import Offsets, parse_duration
 
@@ -135,3 +136,25 @@ def offsets_ns(monotonic: Any, boottime: Any, offsets: Offsets | OffsetsNs | Non
     checked = Offsets(0 if mono is None else mono, 0 if boot is None else boot)
     return (None if mono is None else checked.monotonic_ns,
             None if boot is None else checked.boottime_ns)
+
+
+def entry_arg(fn: str, arg: bytes) -> None:
+    """Refuse an argument that C entry point ``fn`` would read past the end of.
+
+    ``fn(void *arg)`` cannot see its argument's length; tns_sampler_main copies a whole
+    ``struct tns_sampler_args`` (build it with kernel.sampler_args()).
+
+    Raises:
+        ArgumentTypeError: fn is not a str or arg not bytes.
+        InvalidArgumentError: arg is not the size fn reads.
+    """
+    if not isinstance(fn, str) or not isinstance(arg, bytes | bytearray):
+        raise ArgumentTypeError(f"a C entry point is a str and its argument bytes, not "
+                                f"{type(fn).__name__} and {type(arg).__name__}")
+    if "\0" in fn:
+        raise InvalidArgumentError(f"no C entry point {fn!r}")
+    need = kernel.entry_arg_size(fn)
+    if need and len(arg) != need:
+        raise InvalidArgumentError(
+            f"{fn} reads {need} bytes from its argument; this one has {len(arg)}",
+            hint="build it with kernel.sampler_args(ring_fd, clock_mask, period_ns)")

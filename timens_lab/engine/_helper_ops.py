@@ -20,7 +20,7 @@ from .. import kernel
 from ..errors import NoSuchNamespaceError, SpawnError, TimensError
 from ..linux import CAP_SYS_ADMIN, has_effective_cap
 from ..offsets import Offsets
-from . import _holder, _reaper
+from . import _args, _holder, _reaper
 from ._helper_support import (
     checked_offsets,
     close_quiet,
@@ -158,7 +158,7 @@ class Ops:
         if fn is None:
             raise SpawnError(f"no C entry point {name!r} in the extension")
         raw = base64.b64decode(rq.get("arg", ""))
-        kernel.check_entry_arg(name, raw)  # fn reads a fixed struct from arg: never past its end
+        _args.entry_arg(name, raw)  # fn reads a fixed struct from arg: never past its end
         arg = kernel.c_chars(raw or b"\0")
         keep = [fds[i] for i in rq.get("keep", [])]
         return self._spawn_in(rq.get("target"), [-1, -1, -1], keep, fn=fn, arg=arg)

@@ -24,7 +24,6 @@ from collections.abc import Mapping, Sequence
 from subprocess import DEVNULL, PIPE
 from typing import IO, Any
 
-from .. import kernel
 from .._pyexec import python_argv
 from ..errors import (
     ArgumentTypeError,
@@ -347,7 +346,7 @@ class Lab:
 
     def _start_c(self, target: dict[str, Any] | None, fn: str, arg: bytes, fds: Sequence[int],
                  namespace: Any = None) -> Child:
-        kernel.check_entry_arg(fn, arg)  # the helper checks again: this is the early, cheap one
+        _args.entry_arg(fn, arg)  # the helper checks again: this is the early, cheap one
         reply, got = self._call_fds("start_c", list(fds), target=target, fn=fn,
                                     arg=base64.b64encode(arg).decode(), keep=list(range(len(fds))))
         return Child(self, reply["pid"], got[0], [fn], namespace, reply.get("time_ns"))
