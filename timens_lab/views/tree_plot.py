@@ -247,15 +247,16 @@ class TreePlot:
     def _restyle(self, tree: Tree) -> None:
         nodes = [tree.nodes[k] for k in self.keys]
         colours = [node_colour(n) for n in nodes]
-        faces: list[str] = []
-        edges: list[str] = []
+        faces: list[tuple[float, float, float, float]] = []
+        edges: list[tuple[float, float, float, float]] = []
         styles: list[Literal["-", "--"]] = []
         widths: list[float] = []
         for n, c in zip(nodes, colours, strict=True):
             pending = n.kind == "time" and is_pending(n)
             alpha = 0.3 if n.state == "gone" else 1.0
-            faces.append((1.0, 1.0, 1.0, alpha) if pending else (*c[:3], alpha))
-            edges.append((*c[:3], alpha) if pending else (0.15, 0.15, 0.15, alpha))
+            rgba = (c[0], c[1], c[2], alpha)
+            faces.append((1.0, 1.0, 1.0, alpha) if pending else rgba)
+            edges.append(rgba if pending else (0.15, 0.15, 0.15, alpha))
             styles.append("--" if pending else "-")
             widths.append(2.0 if pending else 0.8)
         self.nodes.set_paths([MarkerStyle(_MARKERS[n.kind]).get_path().transformed(
