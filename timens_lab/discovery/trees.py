@@ -150,8 +150,8 @@ def _time_node(ns: NamespaceInfo, parent: str | None, detail: str) -> Node:
         label += f" {ns.state}"
     if ns.partial:
         detail = f"{detail}; partial: {'; '.join(ns.partial)}"
-    if ns.container is not None and ns.container.label:
-        container = ns.container.label
+    container = ns.container.label if ns.container is not None else None
+    if container and ns.container is not None:
         label += f" [{container}]"
         detail = f"{detail}; container {container} (from {ns.container.source})"
     return Node(key=ns.key, kind="time", label=label, parent=parent, state=ns.state,
