@@ -60,11 +60,19 @@ test: check-nobody $(VENV)/.installed-test ## set up and run the whole suite (ro
 	@# A process of its own: Playwright's sync API keeps an event loop in this thread.
 	$(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)
 
+# The unit suite needs no privilege: prove it where no time (or user) namespace can be made, in a
+# user namespace whose max_time_namespaces and max_user_namespaces are 0 (timens_lab.testing).
+test-locked: $(VENV)/.installed-test ## run tests/unit where the kernel refuses every time namespace (max_*_namespaces = 0)
+	$(BIN)/python -c 'import os, sys; from timens_lab.testing import locked_down_argv; \
+	  a = locked_down_argv([sys.executable, "-m", "pytest", "tests/unit", *sys.argv[1:]], every_id=os.geteuid() == 0); \
+	  os.execv(a[0], a)' $(PYTEST_ARGS)
+
 bench: $(VENV)/.installed-test ## run the benchmarks in bench/ and print ratios against their anchors
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
-lint: $(VENV)/.installed-test ## ruff over the package, tests and benches
+lint: $(VENV)/.installed-test ## ruff over the package, tests and benches; mypy over the package (strict on its bottom layer and engine)
 	$(BIN)/ruff check timens_lab tests bench
+	$(BIN)/mypy
 
 recordings: $(VENV)/.installed-notebook ## re-record the replays shipped in timens_lab/data from real runs (needs time namespaces)
 	$(BIN)/python scripts/make_recordings.py
@@ -91,4 +99,4 @@ probe: $(VENV)/.installed-notebook ## can this machine create time namespaces? (
 clean: ## remove the venv and build products
 	rm -rf $(VENV) build dist *.egg-info timens_lab/_timens*.so
 
-.PHONY: help install build lab test check-nobody bench lint probe recordings soak clean dist man
+.PHONY: help install build lab test test-locked check-nobody bench lint probe recordings soak clean dist man

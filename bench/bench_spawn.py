@@ -16,7 +16,7 @@ import os
 import subprocess
 import time
 
-from timens_lab import kernel
+from timens_lab import linux
 from timens_lab.engine.lab import Lab
 
 from ._util import compile_c, median_ms, table
@@ -129,7 +129,7 @@ def compare(rootless: bool) -> None:
 
 def main() -> None:
     # As root, both modes: root's own path, and the rootless one a normal user gets.
-    for rootless in ([False, True] if kernel.has_effective_cap(kernel.CAP_SYS_ADMIN) else [True]):
+    for rootless in ([False, True] if linux.has_effective_cap(linux.CAP_SYS_ADMIN) else [True]):
         compare(rootless)
 
     # 1,000 namespaces alive at once, each pending with its holder.

@@ -1,12 +1,9 @@
 """The ``timens-lab`` command: argparse subcommands and the one error boundary.
 
 Each subcommand lives in ``timens_lab/commands/<name>.py`` with ``add_parser(subparsers)`` and
-``run(args) -> int``. Errors never reach the user as tracebacks: a :class:`TimensError` prints
-``error: …`` and ``hint: …``.
-
-Exit codes: 0 success; 1 the kernel or environment refused; 2 bad input (usage, offsets);
-``run``/``enter`` return the command's status (128+N for signal N), and 125 when timens-lab
-itself failed, 126 when the command cannot run, 127 when it was not found (as timeout(1)).
+``run(args) -> int``; commands raise typed errors and never print them. Errors never reach the
+user as tracebacks: :func:`main` is the one place that catches a :class:`TimensError`, prints
+``error: …`` and ``hint: …`` and exits with the code ``commands/_errors.py`` documents.
 """
 
 from __future__ import annotations
@@ -20,10 +17,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
 from . import __version__, commands
-from .errors import InvalidOffsetError, OffsetRangeError, TimensError
+from .commands._errors import EXIT_FAILURE, EXIT_USAGE, exit_code, report
+from .errors import TimensError
 
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
+__all__ = ["EXIT_FAILURE", "EXIT_USAGE", "build_parser", "main", "report"]
 
 DESCRIPTION = """\
 Explore Linux time namespaces: run commands with shifted MONOTONIC and BOOTTIME clocks, as root
@@ -105,13 +102,6 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def report(err: TimensError) -> None:
-    """Print a typed error the way every command does."""
-    sys.stderr.write(f"error: {err}\n")
-    if err.hint:
-        sys.stderr.write(f"hint: {err.hint}\n")
-
-
 #: Options whose value may start with "-" (a negative offset such as "-5s"): argparse would take
 #: "-5s" for an option, so "--monotonic -5s" is rewritten to "--monotonic=-5s".
 SIGNED_OPTIONS = frozenset({"--monotonic", "--boottime", "--ns"})
@@ -191,12 +181,9 @@ def _main(argv: Sequence[str] | None = None) -> int:
     args = build_parser(first if first in command_names() else None).parse_args(_join_signed(raw))
     try:
         return int(args.func(args) or 0)
-    except (InvalidOffsetError, OffsetRangeError) as err:
+    except TimensError as err:  # the one error boundary
         report(err)
-        return getattr(args, "usage_exit", EXIT_USAGE)
-    except TimensError as err:
-        report(err)
-        return getattr(err, "exit_status", None) or getattr(args, "failure_exit", EXIT_FAILURE)
+        return exit_code(err, args)
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return 130

@@ -8,8 +8,8 @@ which knows what was being attempted.
 
 from __future__ import annotations
 
-import functools
-import os
+import dataclasses
+import errno
 from collections.abc import Sequence
 from typing import Any, Final, NamedTuple
 
@@ -112,16 +112,6 @@ def set_pdeathsig(sig: int) -> None:
     _check(lib.tns_prctl(lib.PR_SET_PDEATHSIG, sig), "prctl(PR_SET_PDEATHSIG)")
 
 
-def set_dumpable(on: bool) -> None:
-    _check(lib.tns_prctl(lib.PR_SET_DUMPABLE, int(on)), "prctl(PR_SET_DUMPABLE)")
-
-
-def get_dumpable() -> bool:
-    out = ffi.new("int *")
-    _check(lib.tns_prctl_get(lib.PR_GET_DUMPABLE, out), "prctl(PR_GET_DUMPABLE)")
-    return bool(out[0])
-
-
 def set_child_subreaper(on: bool = True) -> None:
     _check(lib.tns_prctl(lib.PR_SET_CHILD_SUBREAPER, int(on)), "prctl(PR_SET_CHILD_SUBREAPER)")
 
@@ -131,12 +121,21 @@ def ns_ioctl(fd: int, request: int) -> int:
     return _check(lib.tns_ioctl_fd(fd, request), "ioctl")
 
 
+def kcmp_vm(pid1: int, pid2: int) -> bool | None:
+    """kcmp(2) with KCMP_VM: do the two processes share one address space? None where this
+    build knows no syscall number for kcmp (ENOSYS)."""
+    ret = lib.tns_kcmp(pid1, pid2, lib.KCMP_VM)
+    if ret == -errno.ENOSYS:
+        return None
+    return _check(ret, f"kcmp({pid1}, {pid2})") == 0
+
+
 def ns_get_id(fd: int) -> int | None:
     """NS_GET_ID (64-bit, never reused; Linux 6.18), or None where the kernel lacks it."""
     out = ffi.new("uint64_t *")
     ret = lib.tns_ns_get_id(fd, out)
     if ret < 0:
-        if -ret in (22, 25):  # EINVAL / ENOTTY: older kernel
+        if -ret in (errno.EINVAL, errno.ENOTTY):  # older kernel
             return None
         raise os_error(-ret, "ioctl(NS_GET_ID)")
     return int(out[0])
@@ -282,17 +281,69 @@ def query_namespaces(procfd: int, queries: Sequence[tuple[int, Sequence[tuple[in
 
 def clone3_newtime_probe() -> int:
     """0 if clone3(CLONE_NEWTIME) works here, else the errno (forks a child that exits at once)."""
-    return -lib.tns_clone3_newtime_probe()
+    return -int(lib.tns_clone3_newtime_probe())
 
 
-def gettid() -> int:
-    return int(lib.tns_gettid())
+# --- process creation (csrc/01-spawn.h; used by engine/_spawner.py, in the helper only) -----
+
+def _stage_texts(enum: str, text: Any) -> dict[int, str]:
+    """``{code: what that step was doing}`` for a C stage enum, both read from the binding."""
+    return {code: ffi.string(text(code)).decode() for code in ffi.typeof(enum).elements}
 
 
-@functools.lru_cache(maxsize=1)
-def has_time_namespaces() -> bool:
-    """CONFIG_TIME_NS: the kernel shows a time namespace link for every process."""
-    return os.path.exists("/proc/self/ns/time")
+#: enum tns_spawn_stage: the step a spawned child failed at (0 is not one: fork() failed).
+SPAWN_STAGES: Final[dict[int, str]] = _stage_texts("enum tns_spawn_stage", lib.tns_spawn_stage_text)
+#: enum tns_sampler_stage: the step a sampler failed at (its ring's ``error_stage``).
+SAMPLER_STAGES: Final[dict[int, str]] = _stage_texts("enum tns_sampler_stage",
+                                                     lib.tns_sampler_stage_text)
+NULL: Final[Any] = ffi.NULL
+
+
+def c_chars(data: bytes) -> Any:
+    """A NUL-terminated C copy of ``data`` (``char[]``); keep it referenced while C uses it."""
+    return ffi.new("char[]", data)
+
+
+def c_ints(values: Sequence[int]) -> Any:
+    return ffi.new("int[]", list(values))
+
+
+@dataclasses.dataclass(frozen=True)
+class CStrings:
+    """A NULL-terminated ``char *[]`` and the strings it points to (kept alive with it)."""
+
+    array: Any
+    items: list[Any]
+
+
+def c_strings(items: Sequence[bytes]) -> CStrings:
+    c_items = [ffi.new("char[]", item) for item in items]
+    return CStrings(ffi.new("char *[]", [*c_items, ffi.NULL]), c_items)
+
+
+def c_entry_point(name: str) -> Any | None:
+    """C entry point ``tns_*_main`` as an ``int (*)(void *)`` for a spawn request's ``fn``;
+    None when the extension has no such entry point."""
+    if not (name.startswith("tns_") and name.endswith("_main") and hasattr(lib, name)):
+        return None
+    return ffi.cast("int (*)(void *)", ffi.addressof(lib, name))
+
+
+def spawn_request() -> Any:
+    """A zeroed ``struct tns_spawn`` (csrc/01-spawn.h) to fill in and pass to spawn()."""
+    return ffi.new("struct tns_spawn *")
+
+
+def spawn(req: Any) -> tuple[int, int]:
+    """tns_spawn: ``(pid, 0)``, or ``(-errno, stage)`` with a SPAWN_STAGES code (0: fork)."""
+    stage = ffi.new("int *")
+    pid = int(lib.tns_spawn(req, stage))
+    return pid, int(stage[0]) if pid < 0 else 0
+
+
+def free_stack(stack: Any) -> None:
+    """Unmap a holder's stack (a spawn request's ``holder_stack``) once the holder is reaped."""
+    lib.tns_free_stack(stack)
 
 
 # --- the sampler ring (csrc/02-sampler.c; used by ring.py, sampler.py and bench/) -----------
@@ -366,28 +417,9 @@ def ring_status(ptr: Any) -> RingStatus:
                       out.period_ns, tuple(out.res_ns), out.head)
 
 
-def check_entry_arg(fn: str, arg: bytes) -> None:
-    """Refuse an argument that C entry point ``fn`` would read past the end of.
-
-    ``fn(void *arg)`` cannot see its argument's length; tns_sampler_main copies a whole
-    ``struct tns_sampler_args`` (build it with sampler_args()).
-
-    Raises:
-        ArgumentTypeError: fn is not a str or arg not bytes.
-        InvalidArgumentError: arg is not the size fn reads.
-    """
-    from .errors import ArgumentTypeError, InvalidArgumentError
-
-    if not isinstance(fn, str) or not isinstance(arg, bytes | bytearray):
-        raise ArgumentTypeError(f"a C entry point is a str and its argument bytes, not "
-                                f"{type(fn).__name__} and {type(arg).__name__}")
-    if "\0" in fn:
-        raise InvalidArgumentError(f"no C entry point {fn!r}")
-    need = int(lib.tns_entry_arg_size(fn.encode()))
-    if need and len(arg) != need:
-        raise InvalidArgumentError(
-            f"{fn} reads {need} bytes from its argument; this one has {len(arg)}",
-            hint="build it with kernel.sampler_args(ring_fd, clock_mask, period_ns)")
+def entry_arg_size(fn: str) -> int:
+    """Bytes C entry point ``fn`` reads from its argument (tns_entry_arg_size); 0: any."""
+    return int(lib.tns_entry_arg_size(fn.encode()))
 
 
 def run_c_inline(fn: str, arg: bytes) -> int:
@@ -408,19 +440,3 @@ def ring_header_offsets() -> dict[str, int]:
              "status", "error", "error_stage", "pid", "clocks", "late", "period_ns", "res_ns",
              "reader_tail", "reader_drops", "reader_torn")
     return {n: int(ffi.offsetof("struct tns_ring_header", n)) for n in names}
-
-
-CAP_SYS_ADMIN = 21  # include/uapi/linux/capability.h
-
-
-def has_effective_cap(cap: int, status_path: str = "/proc/self/status") -> bool:
-    """Whether ``cap`` is in our effective set (CapEff in proc(5)); root in a default Docker
-    container lacks CAP_SYS_ADMIN and must go rootless like any user."""
-    try:
-        with open(status_path) as f:
-            for line in f:
-                if line.startswith("CapEff:"):
-                    return bool(int(line.split()[1], 16) >> cap & 1)
-    except OSError:
-        pass
-    return False

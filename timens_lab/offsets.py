@@ -23,6 +23,7 @@ from .errors import (
     OffsetsFrozenError,
     OffsetTypeError,
     PrivilegeError,
+    TimensError,
 )
 
 NSEC = 1_000_000_000
@@ -221,7 +222,7 @@ def _ns_value(value: object, field: str) -> int:
         raise OffsetTypeError(f"Offsets({field}={value!r}): {field} is integer nanoseconds, "
                               f"not {type(value).__name__} ({why})")
     try:
-        ns = operator.index(value)  # int, numpy integers; not floats, not bools of numpy
+        ns = operator.index(value)  # type: ignore[arg-type]  # TypeError below
     except TypeError:
         raise OffsetTypeError(f"Offsets({field}={value!r:.80}): not integer nanoseconds "
                               f"({type(value).__name__})") from None
@@ -261,26 +262,31 @@ def write_offsets(pid: int | str, offsets: Offsets, clocks: tuple[str, ...] = CL
     try:
         n = os.write(fd, data)
     except OSError as err:
-        raise _write_error(err, pid, offsets) from err
+        raise write_error(err.errno or errno.EIO, pid, offsets) from err
     finally:
         os.close(fd)
     if n != len(data):  # pragma: no cover - ≤ 2 lines are always taken whole
         raise InvalidOffsetError(f"short write to {path}: {n} of {len(data)} bytes")
 
 
-def _write_error(err: OSError, pid: int | str, offsets: Offsets) -> Exception:
-    """Give each errno of timens_offsets_write() its meaning (kernel-timens.md §3.3)."""
-    if err.errno == errno.EACCES:
+def write_error(err: int, pid: int | str | None = None,
+                offsets: Offsets | None = None) -> TimensError:
+    """What an errno from write(2) on timens_offsets means (timens_offsets_write(),
+    kernel-timens.md §3.3): the one table, for our writes (write_offsets, the helper's holders)
+    and a spawned child's own (csrc/01-spawn.c). ``pid`` and ``offsets`` add context when known."""
+    what = offsets.labels() if offsets is not None else "the offsets"
+    if err == errno.EACCES:
         return OffsetsFrozenError(
-            "offsets frozen: a process already entered this namespace", errno=err.errno, pid=pid)
-    if err.errno == errno.ERANGE:
+            "offsets frozen: a process already entered this namespace", errno=err, pid=pid)
+    if err == errno.ERANGE:
         return OffsetRangeError(
-            f"the kernel refused {offsets.labels()}: host clock + offset must stay within "
-            f"0 … {RANGE_MAX_SEC} s", errno=err.errno, pid=pid)
-    if err.errno == errno.EPERM:
+            f"the kernel refused {what} (ERANGE): host clock + offset must stay within "
+            f"0 … {RANGE_MAX_SEC} s", errno=err, pid=pid)
+    if err == errno.EPERM:
         return PrivilegeError(
-            "no CAP_SYS_TIME in the user namespace that owns this time namespace",
-            errno=err.errno, pid=pid)
-    if err.errno == errno.ESRCH:
-        return NoSuchNamespaceError(f"process {pid} exited", errno=err.errno, pid=pid)
-    return InvalidOffsetError(f"kernel rejected offsets: {err.strerror}", errno=err.errno, pid=pid)
+            "no CAP_SYS_TIME in the user namespace that owns this time namespace (EPERM)",
+            errno=err, pid=pid)
+    if err == errno.ESRCH:
+        who = f"process {pid}" if pid is not None else "the process"
+        return NoSuchNamespaceError(f"{who} exited", errno=err, pid=pid)
+    return InvalidOffsetError(f"the kernel refused {what}: {os.strerror(err)}", errno=err, pid=pid)

@@ -102,6 +102,7 @@ class TimensFixture:
             child.wait()
             raise
         args = [os.fspath(a) for a in argv]
+        assert child.returncode is not None  # communicate() waited for it
         done: subprocess.CompletedProcess[Any] = subprocess.CompletedProcess(
             args, child.returncode, (out or b"").decode() if text else out,
             (err or b"").decode() if text else err)

@@ -20,6 +20,7 @@ user where unprivileged user namespaces are allowed).
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from collections.abc import Sequence
@@ -46,19 +47,55 @@ except OSError as err:
     raise SystemExit(127 if isinstance(err, FileNotFoundError) else 126)
 """
 
+# Root's way in with every id mapped: a child unshares CLONE_NEWUSER, this process (root in the
+# parent namespace) writes its uid_map and gid_map, and the child runs the lock-down above as
+# root in there. The child dies with us (PR_SET_PDEATHSIG); we exit with its status.
+_EVERY_ID = """\
+import os, signal, sys
+from timens_lab import kernel
+ready_r, ready_w = os.pipe()
+go_r, go_w = os.pipe()
+pid = os.fork()
+if pid == 0:
+    kernel.set_pdeathsig(signal.SIGKILL)
+    kernel.unshare(kernel.CLONE_NEWUSER)
+    os.write(ready_w, b"u")
+    if os.read(go_r, 1) != b"g":
+        os._exit(125)
+    os.execv(sys.executable, [sys.executable, "-c", sys.argv[1], *sys.argv[2:]])
+os.read(ready_r, 1)
+for name in ("uid_map", "gid_map"):
+    with open(f"/proc/{pid}/{name}", "w") as f:
+        f.write("0 0 4294967295")
+os.write(go_w, b"g")
+for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+    signal.signal(sig, lambda s, _f: os.kill(pid, s))
+_, status = os.waitpid(pid, 0)
+raise SystemExit(os.waitstatus_to_exitcode(status) % 256)
+"""
 
-def locked_down_argv(argv: Sequence[str], *, python: str | None = None) -> list[str]:
+
+def locked_down_argv(argv: Sequence[str], *, python: str | None = None,
+                     every_id: bool = False) -> list[str]:
     """The argv that runs ``argv`` where time and user namespace limits are 0.
 
     ``argv[0]`` is looked up in PATH. ``python`` (default: this interpreter) runs the few lines
-    that lower the limits before exec'ing ``argv``.
+    that lower the limits before exec'ing ``argv``. ``every_id`` (root only): map every uid and
+    gid into the new user namespace, not just root, so that a test can still drop to nobody in
+    there, as on a real machine without time namespaces (util-linux maps more than one id only
+    through newuidmap(1); root writes the maps itself, user_namespaces(7)).
 
     Raises:
-        ValueError: ``argv`` is empty.
+        ValueError: ``argv`` is empty, or ``every_id`` without root.
         FileNotFoundError: util-linux ``unshare`` is not installed.
     """
     if not argv:
         raise ValueError("locked_down_argv() needs a command")
+    if every_id:
+        if os.geteuid() != 0:
+            raise ValueError("locked_down_argv(every_id=True) needs root: only root may map "
+                             "other users' ids")
+        return [python or sys.executable, "-c", _EVERY_ID, _LOCK_DOWN, *argv]
     unshare = shutil.which("unshare")
     if unshare is None:
         raise FileNotFoundError("locked_down_argv() needs util-linux unshare (apt-get install "
@@ -70,15 +107,11 @@ def locked_down_argv(argv: Sequence[str], *, python: str | None = None) -> list[
 def same_address_space(a: int, b: int) -> bool | None:
     """Do processes ``a`` and ``b`` share one address space? kcmp(2) with KCMP_VM, e.g. a
     namespace holder and its helper (csrc/01-spawn.c: holders are CLONE_VM children). None
-    where the syscall number is not known here (only x86_64 and aarch64 are)."""
-    import ctypes
-    import os
+    where this build knows no kcmp syscall number (kernel.kcmp_vm).
 
-    nr = {"x86_64": 312, "aarch64": 272}.get(os.uname().machine)
-    if nr is None:
-        return None
-    libc = ctypes.CDLL(None, use_errno=True)
-    r = libc.syscall(nr, a, b, 1, 0, 0)  # KCMP_VM = 1 (linux/kcmp.h)
-    if r < 0:
-        raise OSError(ctypes.get_errno(), f"kcmp({a}, {b}): {os.strerror(ctypes.get_errno())}")
-    return r == 0
+    Raises:
+        OSError: kcmp refused (ESRCH: no such process; EPERM: not ours to compare).
+    """
+    from . import kernel
+
+    return kernel.kcmp_vm(a, b)

@@ -164,3 +164,13 @@ def _gone(pid: int, timeout: float) -> bool:
 
 def _ppid(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def test_cli_run_does_not_pay_for_other_commands() -> None:
+    """`timens-lab run` imports only its own subcommand: no numpy (that is `sample`'s cost).
+
+    It really runs `true` in a new time namespace, so it lives here and not in tests/unit."""
+    code = ("import sys; from timens_lab.cli import main; rc = main(['run', '--', 'true']); "
+            "print(rc, 'numpy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["0", "False"]

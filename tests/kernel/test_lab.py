@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from timens_lab import kernel
+from timens_lab.engine import _helper_support
 from timens_lab.engine.lab import PIPE, Lab
 from timens_lab.errors import (
     HelperDiedError,
@@ -112,14 +113,36 @@ def test_erange_is_refused_before_the_kernel_and_leaves_nothing(lab: Lab) -> Non
 
 
 def test_kernel_erange_agrees_with_precheck(lab: Lab) -> None:
-    """util-linux gets ERANGE for the same offset our pre-check refuses (independent source)."""
+    """Our pre-check (Offsets.check_range, as the helper calls it) and util-linux's unshare, an
+    independent writer, agree: refused past the host's MONOTONIC, accepted just inside it."""
     if os.geteuid() != 0:
         pytest.skip("util-linux unshare --time needs root; the rootless suite covers nobody")
-    uptime = float(Path("/proc/uptime").read_text().split()[0])
-    r = subprocess.run(["unshare", "--time", "--monotonic", str(-int(uptime + 1000)), "--fork", "true"],
-                       capture_output=True, text=True, check=False)
-    assert r.returncode != 0
-    assert "Numerical result out of range" in r.stderr
+    host = _helper_support.host_clocks()  # what the helper checks offsets against
+    assert host is not None  # the test runs in the initial time namespace
+    host_s = host[0] // NSEC
+    assert host_s > 200, "the machine booted less than 200 s ago"
+    for secs, allowed in ((-(host_s + 1000), False), (-(host_s - 100), True)):
+        try:
+            Offsets.of(monotonic=secs).check_range(*host, clocks=("monotonic",))
+            ours = True
+        except OffsetRangeError:
+            ours = False
+        r = subprocess.run(["unshare", "--time", "--monotonic", str(secs), "--fork", "true"],
+                           capture_output=True, text=True, check=False)
+        assert (allowed, allowed) == (ours, r.returncode == 0), (secs, r.stderr)
+        if not allowed:
+            assert "Numerical result out of range" in r.stderr
+
+
+def test_namespace_takes_offsets_as_nanoseconds(lab: Lab) -> None:
+    """offsets= sets exact nanoseconds (an Offsets, or a pair with None to inherit), as the
+    holder's timens_offsets shows; bare ints as durations stay seconds."""
+    ns = lab.namespace(offsets=Offsets(3600 * NSEC + 1, -5))
+    assert Offsets(3600 * NSEC + 1, -5) == read_offsets(ns.holder_pid) == ns.offsets
+    helper = read_offsets(lab.helper_pid)  # what an unset clock inherits: the creator's
+    ns2 = lab.namespace(offsets=(7, None))
+    assert Offsets(7, helper.boottime_ns) == read_offsets(ns2.holder_pid)
+    assert Offsets(7 * NSEC, 0) == lab.namespace(7, 0).offsets
 
 
 def test_nested_namespace_inherits_then_is_absolute(lab: Lab) -> None:
@@ -235,7 +258,7 @@ def _vm_kib(pid: int) -> int:
 def _same_mm(a: int, b: int) -> bool:
     shared = same_address_space(a, b)
     if shared is None:
-        pytest.skip("kcmp syscall number unknown for this architecture")
+        pytest.skip("this build knows no kcmp syscall number (kernel.kcmp_vm: ENOSYS)")
     return shared
 
 

@@ -148,6 +148,17 @@ def test_locked_down_sysctls_read_zero(locked_down_ok: None) -> None:
             assert int(f.read()) > 0
 
 
+def test_locked_down_with_every_id_still_has_nobody(need_root: None) -> None:
+    """every_id=True (make test-locked as root): the limits are 0, util-linux unshare gets
+    ENOSPC, and nobody exists in there, so tests that drop to nobody still can."""
+    script = ("cat /proc/sys/user/max_time_namespaces /proc/sys/user/max_user_namespaces; "
+              "setpriv --reuid=65534 --regid=65534 --clear-groups id -u; "
+              "unshare --user --time true")
+    done = run(locked_down_argv(["sh", "-c", script], every_id=True))
+    assert done.stdout.split() == ["0", "0", "65534"]
+    assert done.returncode != 0 and "No space left on device" in done.stderr
+
+
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_probe_agrees_with_util_linux(env: str, request: pytest.FixtureRequest) -> None:
     """The probe's root/rootless checks pass exactly when util-linux unshare does, same errno."""

@@ -23,6 +23,7 @@ from timens_lab.clocks.sampler import Sampler, SamplerSet
 from timens_lab.commands.replay import build_replay_report
 from timens_lab.commands.sample import build_report
 from timens_lab.discovery.watch import Watcher
+from timens_lab.errors import RecordingError
 from timens_lab.offsets import Offsets
 from timens_lab.recording.format import load
 from timens_lab.recording.replay import Replay
@@ -58,8 +59,9 @@ def test_record_a_live_session_and_replay_it_exactly(lab: Any, tmp_path: Path) -
     source.add(Sampler.for_namespace(ns2, rate=500).start())
     poll()
     seen: dict[str, list[np.ndarray]] = {}
-    deadline = time.monotonic() + 1.5
-    while time.monotonic() < deadline:
+    deadline = time.monotonic() + 30  # read as a live view would until each has > 500
+    while not (len(seen) == 3 and all(sum(map(len, v)) > 500 for v in seen.values())):
+        assert time.monotonic() < deadline, {k: sum(map(len, v)) for k, v in seen.items()}
         time.sleep(0.03)
         for key, recs in rec.read().items():
             seen.setdefault(key, []).append(recs.copy())
@@ -142,9 +144,9 @@ def test_ctrl_c_still_leaves_a_complete_recording(need_timens: str, tmp_path: Pa
     out = tmp_path / "int.tnsrec"
     proc = _cli("record", "--out", str(out), "--ns", "boottime=1d", "--duration", "60")
     deadline = time.monotonic() + 30
-    while not list(tmp_path.glob("*.partial")) and time.monotonic() < deadline:
+    while _partial_records(tmp_path, "ns1") <= 10:  # in the file, not just sampled
+        assert time.monotonic() < deadline and proc.poll() is None
         time.sleep(0.05)
-    time.sleep(1.0)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
@@ -152,6 +154,16 @@ def test_ctrl_c_still_leaves_a_complete_recording(need_timens: str, tmp_path: Pa
     assert rec.end is not None
     assert rec.end["ended"] == "interrupted"
     assert len(rec.records["ns1"]) > 10
+
+
+def _partial_records(folder: Path, key: str) -> int:
+    """Records of ``key`` in the recorder's .partial file so far (load's intact prefix)."""
+    for partial in folder.glob("*.partial"):
+        try:
+            return len(load(partial, partial=True).records.get(key, ()))
+        except (OSError, RecordingError):  # not even a header yet
+            return 0
+    return 0
 
 
 def test_a_refused_namespace_leaves_no_file(tmp_path: Path) -> None:
@@ -195,6 +207,8 @@ def test_open_source_live_recreates_the_recordings_scenario(need_timens: str) ->
         helper = source.lab.helper_pid
     finally:
         source.close()
-    time.sleep(0.2)
-    assert not Path(f"/proc/{helper}").exists() or \
-        Path(f"/proc/{helper}/stat").read_text().split()[2] == "Z"
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{helper}").exists() and \
+            Path(f"/proc/{helper}/stat").read_text().split()[2] != "Z":
+        assert time.monotonic() < deadline, "the helper outlived close()"
+        time.sleep(0.01)

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -118,10 +118,10 @@ def test_stalled_reader_counts_drops_and_never_tears(lab: Lab) -> None:
     """A reader stalled for 3 ring laps gets the newest records, intact, and counts the rest."""
     ns = lab.namespace(monotonic="1h")
     with Sampler.for_namespace(ns, rate=20_000, capacity=1024) as sampler:
-        time.sleep(0.3)                                   # ~6000 records into 1024 slots
-        stalled = sampler.read()
         ring = sampler.ring
         assert ring is not None
+        _poll(lambda: ring.head > 3 * 1024)               # 3 laps of 1024 slots, unread
+        stalled = sampler.read()
         assert ring.drops > 0
         assert len(stalled) + ring.drops == ring.tail     # every seq delivered or counted
         live = [stalled]
@@ -150,14 +150,17 @@ def test_independent_reading_by_nsenter_agrees(pair: SamplerSet) -> None:
     if shutil.which("nsenter") is None:
         pytest.skip("needs util-linux nsenter")
     ns = pair.samplers["ns1"]
-    time.sleep(0.2)
+    host_ring = pair.host.ring
+    assert host_ring is not None
+    _poll(lambda: host_ring.head > 10)     # host records before the nsenter reading ...
     inside = subprocess.run(nsenter(ns.pid, [sys.executable, "-c", SANDWICH]),
                             capture_output=True, text=True, timeout=60, check=True)
     up_host0 = _uptime()
     uptime = subprocess.run(nsenter(ns.pid, ["cat", "/proc/uptime"]), capture_output=True,
                             text=True, timeout=60, check=True)
     up_host1 = _uptime()
-    time.sleep(0.2)
+    after = host_ring.head
+    _poll(lambda: host_ring.head > after + 10)  # ... and after it, so it lies inside the series
     recs = collect(pair, 0.0)
     rt0, mono, boot, rt1 = json.loads(inside.stdout)
     theirs = np.zeros(1, RECORD_DTYPE)
@@ -173,6 +176,14 @@ def test_independent_reading_by_nsenter_agrees(pair: SamplerSet) -> None:
         assert abs(other.offset_ns[0] - want) <= other.err_ns[0]
     boot_seen = float(uptime.stdout.split()[0]) - (up_host0 + up_host1) / 2
     assert abs(boot_seen - 7200) <= 0.02 + (up_host1 - up_host0) / 2
+
+
+def _poll(cond: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Wait for ``cond`` against a deadline (a loaded 2-core machine may be slow), not a sleep."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.005)
 
 
 def _uptime() -> float:
@@ -200,8 +211,13 @@ def test_pause_and_resume(pair: SamplerSet) -> None:
     time.sleep(0.05)
     assert all(len(r) == 0 for r in pair.read().values())
     pair.resume()
-    time.sleep(0.05)
-    assert all(len(r) > 10 for r in pair.read().values())
+    got: dict[str, int] = {}
+
+    def more_than_10() -> bool:
+        for key, recs in pair.read().items():
+            got[key] = got.get(key, 0) + len(recs)
+        return len(got) == 2 and all(n > 10 for n in got.values())
+    _poll(more_than_10)
     assert all(os.path.exists(f"/proc/{c.pid}") for c in pair.channels())
 
 

@@ -1,7 +1,8 @@
 """A fake Lab with the public API the panel and dashboard drive (tests only).
 
-namespace/enter/namespaces, offsets and set_offsets, spawn, close, sampler: the same duration
-parsing and the same typed errors as the real Lab, no processes.
+namespace (durations or offsets=)/enter/namespaces, offsets (get and set) and set_offsets,
+spawn, close, sampler: the same duration parsing and the same typed errors as the real Lab, no
+processes.
 """
 
 from __future__ import annotations
@@ -65,6 +66,12 @@ class FakeNamespace:
         return (f"{self.name} {format_duration(self._offsets.monotonic_ns)}/"
                 f"{format_duration(self._offsets.boottime_ns)}")
 
+    @offsets.setter
+    def offsets(self, value: Offsets) -> None:
+        if self.frozen:
+            raise OffsetsFrozenError("offsets frozen: a process already entered this namespace")
+        self._offsets = value
+
     def set_offsets(self, monotonic: Any = None, boottime: Any = None) -> Offsets:
         if self.frozen:
             raise OffsetsFrozenError("offsets frozen: a process already entered this namespace")
@@ -111,10 +118,11 @@ class FakeLab:
         self.calls: list[tuple[Any, ...]] = []
 
     def namespace(self, monotonic: Any = None, boottime: Any = None, *,
-                  rootless: bool | None = None) -> FakeNamespace:
-        self.calls.append(("namespace", monotonic, boottime, rootless))
-        offsets = Offsets(parse_duration(monotonic) if monotonic is not None else 0,
-                          parse_duration(boottime) if boottime is not None else 0)
+                  offsets: Offsets | None = None, rootless: bool | None = None) -> FakeNamespace:
+        self.calls.append(("namespace", monotonic, boottime, offsets, rootless))
+        if offsets is None:
+            offsets = Offsets(parse_duration(monotonic) if monotonic is not None else 0,
+                              parse_duration(boottime) if boottime is not None else 0)
         ns = FakeNamespace(self, f"ns{len(self._all) + 1}", offsets, bool(rootless))
         self._all.append(ns)
         return ns

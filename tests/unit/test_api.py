@@ -24,11 +24,3 @@ def test_import_is_light() -> None:
             "print(sorted(m for m in ('numpy', 'matplotlib', 'ipywidgets') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
-
-
-def test_cli_run_does_not_pay_for_other_commands() -> None:
-    """`timens-lab run` imports only its own subcommand: no numpy (that is `sample`'s cost)."""
-    code = ("import sys; from timens_lab.cli import main; rc = main(['run', '--', 'true']); "
-            "print(rc, 'numpy' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["0", "False"]

@@ -173,3 +173,32 @@ def test_parse_duration_refuses_non_durations(value: object) -> None:
 def test_parse_duration_reads_numpy_integers_as_seconds() -> None:
     np = pytest.importorskip("numpy")
     assert parse_duration(np.int64(2)) == 2 * NSEC
+
+
+class TestLabOffsetsArgument:
+    """Lab.namespace(offsets=...): exact nanoseconds, checked before anything is sent."""
+
+    def test_offsets_and_pairs_are_nanoseconds(self) -> None:
+        """An Offsets gives both clocks; a pair keeps None (inherit); durations stay seconds."""
+        from timens_lab.engine._args import offsets_ns
+
+        assert offsets_ns(None, None, Offsets(5, -7)) == (5, -7)
+        assert offsets_ns(None, None, (None, 9)) == (None, 9)
+        assert offsets_ns(3, None, None) == (3 * NSEC, None)
+
+    @pytest.mark.parametrize("bad", [(True, 0), (1.5, None), (1, 2, 3), "1h", 5])
+    def test_bad_values_are_typed_errors(self, bad: object) -> None:
+        """A bool, a float, a wrong-sized pair or a non-pair is an OffsetTypeError."""
+        from timens_lab.engine._args import offsets_ns
+        from timens_lab.errors import OffsetTypeError
+
+        with pytest.raises(OffsetTypeError):
+            offsets_ns(None, None, bad)  # type: ignore[arg-type]
+
+    def test_not_both_ways(self) -> None:
+        """offsets= with monotonic= is refused rather than one silently winning."""
+        from timens_lab.engine._args import offsets_ns
+        from timens_lab.errors import InvalidArgumentError
+
+        with pytest.raises(InvalidArgumentError):
+            offsets_ns("1h", None, Offsets(1, 1))

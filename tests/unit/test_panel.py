@@ -55,6 +55,12 @@ def test_create_passes_offsets_with_units_and_rootless(panel: Panel, lab: FakeLa
     assert f"time:{ns.inode}" == panel.selected
 
 
+def test_create_hands_the_lab_an_offsets_not_text(panel: Panel, lab: FakeLab) -> None:
+    """The panel passes exact nanoseconds as an Offsets (offsets=), never durations as text."""
+    create(panel, 1.5, "h", 250, "ms")
+    assert ("namespace", None, None, Offsets(5_400_000_000_000, 250_000_000), None) == lab.calls[-1]
+
+
 def test_negative_and_sub_second_offsets(panel: Panel) -> None:
     """−5 s and 250 ms survive the round trip through the widgets."""
     ns = create(panel, -5, "s", 250, "ms")

@@ -19,6 +19,7 @@ from timens_lab._timens import ffi, lib
 
 from timens_lab import kernel
 from timens_lab.clocks.ring import HEADER_DTYPE, Control, Ring, Status
+from timens_lab.engine._args import entry_arg
 from timens_lab.source import RECORD_DTYPE
 
 FIELDS = RECORD_DTYPE.names[1:]
@@ -224,7 +225,7 @@ def test_stop_is_prompt_at_low_rates(spawn: object) -> None:
     """At 1 Hz the sampler still notices STOP within its 50 ms sleep slice, not after 1 s."""
     with Ring(4096) as ring:
         child = start_pattern(spawn, ring, period_ns=1_000_000_000)
-        time.sleep(0.05)
+        _wait_for(lambda: ring.head >= 1)  # its first record written: now in its 1 s sleep
         ring.control(Control.STOP)
         assert child.wait(0.5) == 0
 
@@ -312,8 +313,8 @@ def test_sampler_argument_must_be_its_struct(arg: bytes) -> None:
     assert lib.tns_entry_arg_size(b"tns_sampler_main") == len(kernel.sampler_args(3, 1, 0)) == 32
     for fn in ("tns_sampler_main", "tns_ring_pattern_main"):
         with pytest.raises(InvalidArgumentError, match="reads 32 bytes"):
-            kernel.check_entry_arg(fn, arg)
+            entry_arg(fn, arg)
         with pytest.raises(InvalidArgumentError, match="reads 32 bytes"):
             Ops().op_start_c({"fn": fn, "arg": base64.b64encode(arg).decode()}, [])
-    kernel.check_entry_arg("tns_sampler_main", kernel.sampler_args(3, 1, 0))
-    kernel.check_entry_arg("tns_tut_clocks_main", arg)  # a string argument: any length
+    entry_arg("tns_sampler_main", kernel.sampler_args(3, 1, 0))
+    entry_arg("tns_tut_clocks_main", arg)  # a string argument: any length

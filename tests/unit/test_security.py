@@ -11,7 +11,7 @@ import pytest
 from timens_lab._timens import lib
 
 import timens_lab
-from timens_lab import kernel
+from timens_lab import linux
 
 PACKAGE = Path(timens_lab.__file__).parent
 FORBIDDEN_CALLS = ("clock_settime", "settimeofday", "adjtimex", "clock_adjtime", "capset",
@@ -47,9 +47,9 @@ def test_rootless_is_the_default_without_cap_sys_admin(tmp_path: Path) -> None:
     """CapEff decides, not the uid: root without CAP_SYS_ADMIN must go rootless too."""
     status = tmp_path / "status"
     status.write_text("Name:\tx\nCapEff:\t0000000000000000\n")
-    assert not kernel.has_effective_cap(kernel.CAP_SYS_ADMIN, str(status))
+    assert not linux.has_effective_cap(linux.CAP_SYS_ADMIN, str(status))
     status.write_text("Name:\tx\nCapEff:\t000001ffffffffff\n")
-    assert kernel.has_effective_cap(kernel.CAP_SYS_ADMIN, str(status))
+    assert linux.has_effective_cap(linux.CAP_SYS_ADMIN, str(status))
 
 
 def test_recordings_are_private(tmp_path: Path) -> None:

@@ -32,8 +32,6 @@ from ..errors import HelperDiedError, LabClosedError, SpawnError
 from ..source import HOST, RECORD_DTYPE, SAMPLED_CLOCKS, Channel, ChannelStats
 from .ring import MAX_CAPACITY, Control, Ring, Status
 
-#: ``header.error_stage`` values (enum in csrc/02-sampler.c).
-STAGES = {1: "map the ring", 2: "check the ring header", 3: "read CLOCK_REALTIME"}
 #: Highest rate accepted. The loop itself reaches several MHz with rate=None; paced, the
 #: wake-up latency of clock_nanosleep (a few µs) is the limit, and missed ticks count as late.
 MAX_RATE_HZ = 1_000_000.0
@@ -179,7 +177,7 @@ class Sampler:
             if status == Status.FAILED:
                 err, stage = self.ring.error
                 raise SpawnError(f"the {self.channel.id} sampler could not "
-                                 f"{STAGES.get(stage, 'start')}: {_strerror(err)}",
+                                 f"{kernel.SAMPLER_STAGES.get(stage, 'start')}: {_strerror(err)}",
                                  errno=err or None)
             rc = self.child.poll()
             if rc is not None:

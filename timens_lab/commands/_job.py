@@ -1,18 +1,24 @@
-"""Shared by ``run`` and ``enter``: wait for the command, pass signals on, map its status."""
+"""Shared by ``run`` and ``enter``: wait for the command, pass signals on, map its status.
+
+Errors are not caught here: ``cli.main`` reports them, with ``failure_exit`` = 125 (set by
+:func:`set_job_defaults`) for timens-lab's own failures and the error's own 126/127.
+"""
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 from collections.abc import Callable
 
-from ..cli import report
 from ..engine.child import Child
 from ..engine.lab import Lab
-from ..errors import InvalidOffsetError, OffsetRangeError, SpawnError, TimensError
+from ._errors import EXIT_OWN_FAILURE
 
-#: Our own failures, as timeout(1) and env(1) report theirs.
-EXIT_OWN_FAILURE = 125
+
+def set_job_defaults(parser: argparse.ArgumentParser, run: Callable[[argparse.Namespace], int]) -> None:
+    """``run`` and ``enter`` exit 125 for timens-lab's own failures (cli.main reads it)."""
+    parser.set_defaults(func=run, failure_exit=EXIT_OWN_FAILURE)
 
 
 def exit_status(returncode: int) -> int:
@@ -41,24 +47,13 @@ def run_job(lab_rootless: bool | None, start: Callable[[Lab], Child]) -> int:
     ignore SIGINT ourselves and forward SIGTERM/SIGHUP/SIGQUIT. If we are SIGKILLed, the helper
     sees its owner die and kills the command (lab.py).
     """
-    try:
-        with Lab(rootless=lab_rootless) as lab:
-            try:
-                child = start(lab)
-            except SpawnError as err:
-                report(err)
-                return int(err.context.get("exit_status", EXIT_OWN_FAILURE))
-            old = {s: signal.signal(s, lambda sig, _f: child.send_signal(sig))
-                   for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)}
-            old[signal.SIGINT] = signal.signal(signal.SIGINT, signal.SIG_IGN)
-            try:
-                return exit_status(child.wait())
-            finally:
-                for sig, handler in old.items():
-                    signal.signal(sig, handler)
-    except (InvalidOffsetError, OffsetRangeError) as err:
-        report(err)
-        return 2  # bad input, as everywhere in the CLI
-    except TimensError as err:
-        report(err)
-        return EXIT_OWN_FAILURE
+    with Lab(rootless=lab_rootless) as lab:
+        child = start(lab)
+        old = {s: signal.signal(s, lambda sig, _f: child.send_signal(sig))
+               for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)}
+        old[signal.SIGINT] = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            return exit_status(child.wait())
+        finally:
+            for sig, handler in old.items():
+                signal.signal(sig, handler)

@@ -28,7 +28,7 @@ def main() -> None:
     if importlib.util.find_spec("voila") is not None:
         import voila  # noqa: F401  (its import-time filter, then taken out)
 
-        warnings.filters[:] = [f for f in warnings.filters if not _voila_filter(f)]
+        warnings.filters[:] = [f for f in warnings.filters if not _voila_filter(f)]  # type: ignore[index]
     warnings.filterwarnings("ignore", message=SHIM_WARNING, category=DeprecationWarning)
     sys.argv = [module, *args]
     runpy.run_module(module, run_name="__main__", alter_sys=True)

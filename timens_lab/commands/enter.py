@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from ._job import run_job, shell_environ
+from ._errors import UsageError
+from ._job import run_job, set_job_defaults, shell_environ
+
+_HINT = "timens-lab enter --help shows examples"
 
 EPILOG = """\
 examples:
@@ -27,7 +29,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     where.add_argument("--ns-file", metavar="PATH", help="an nsfs file: /proc/PID/ns/time, a bind mount")
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="[PID] -- COMMAND [ARG...]",
                    help="the target pid (unless -t or --ns-file), then the command")
-    p.set_defaults(func=run)
+    set_job_defaults(p, run)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,14 +37,11 @@ def run(args: argparse.Namespace) -> int:
     target: int | str | None = args.ns_file or args.pid_opt
     if target is None:
         if not rest or not rest[0].isdigit():
-            return _usage("which namespace? timens-lab enter PID -- COMMAND (or -t PID, --ns-file PATH)")
+            raise UsageError("which namespace? timens-lab enter PID -- COMMAND "
+                             "(or -t PID, --ns-file PATH)", hint=_HINT)
         target = int(rest.pop(0))
     argv = rest[1:] if rest[:1] == ["--"] else rest
     if not argv:
-        return _usage("no command given: timens-lab enter PID -- COMMAND [ARG...]")
+        raise UsageError("no command given: timens-lab enter PID -- COMMAND [ARG...]", hint=_HINT)
     return run_job(None, lambda lab: lab.enter(target).spawn(argv, env=shell_environ()))
 
-
-def _usage(message: str) -> int:
-    sys.stderr.write(f"error: {message}\nhint: timens-lab enter --help shows examples\n")
-    return 2

@@ -49,6 +49,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 def run(args: argparse.Namespace) -> int:
     from ..errors import NoSuchNamespaceError, PendingNamespaceError
     from ..offsets import Offsets
+    from ._errors import UsageError
     from ._options import check_existing
 
     specs = [Offsets.parse_spec(spec) for spec in args.ns]  # bad input fails before any process
@@ -57,10 +58,7 @@ def run(args: argparse.Namespace) -> int:
         _check_writable(out)
         check_existing(args)
     except (RecordingError, NoSuchNamespaceError) as err:  # bad --out, --pid: exit 2, as offsets
-        from ..cli import EXIT_USAGE, report
-
-        report(err)
-        return EXIT_USAGE
+        raise UsageError.of(err) from err
     from ..clocks.sampler import SamplerSet
     from ..engine.lab import Lab
     from ..recording.tap import Recorder
@@ -94,10 +92,7 @@ def run(args: argparse.Namespace) -> int:
         except PendingNamespaceError as err:
             rec.abort()            # nothing was sampled: leave no file behind
             source.close()
-            from ..cli import EXIT_USAGE, report
-
-            report(err)
-            return EXIT_USAGE
+            raise UsageError.of(err) from err
         except BaseException:
             rec.abort()            # nothing was sampled: leave no file behind
             source.close()
@@ -116,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
         finally:
             progress.done()
             path = rec.close(ended)
+    assert path is not None  # closed, not aborted: the file is there
     recording = summary(path)
     sys.stderr.write(recording + "\n")
     return 130 if interrupted else 0
@@ -127,9 +123,7 @@ def _setup(rec: Any, lab: Any, source: Any, namespaces: list[dict[str, Any]],
     from ..clocks.sampler import Sampler
 
     for spec in namespaces:
-        offsets = (spec["monotonic"], spec["boottime"])
-        ns = lab.namespace(*(f"{v}ns" if v is not None else None for v in offsets),
-                           name=spec["name"])
+        ns = lab.namespace(offsets=(spec["monotonic"], spec["boottime"]), name=spec["name"])
         if rec.watcher is not None:
             rec.poll_tree()          # the namespace, pending: offsets still writable
         source.add(Sampler.for_namespace(ns, **kw).start())

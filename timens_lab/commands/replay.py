@@ -10,7 +10,7 @@ import textwrap
 import time
 from typing import Any
 
-from ..cli import EXIT_USAGE
+from ._errors import EXIT_USAGE
 
 EPILOG = """\
 examples:
@@ -139,7 +139,7 @@ def _list(as_json: bool) -> int:
     from ..recording.format import read_meta
     from ..recording.replay import shipped
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, path in shipped().items():
         try:
             meta = read_meta(path)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from ..offsets import parse_duration
-from ._job import run_job, shell_environ
+from ._errors import UsageError
+from ._job import run_job, set_job_defaults, shell_environ
 from ._options import add_rootless
 
 EPILOG = """\
@@ -31,13 +32,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("-r", "--map-root-user", action="store_true",
                    help="map the current user to root (implies --rootless; as unshare -r)")
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARG...]")
-    p.set_defaults(func=run)
+    set_job_defaults(p, run)
 
 
 def run(args: argparse.Namespace) -> int:
     argv = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not argv:
-        return _usage("no command given: timens-lab run [OPTIONS] -- COMMAND [ARG...]")
+        raise UsageError("no command given: timens-lab run [OPTIONS] -- COMMAND [ARG...]",
+                         hint="timens-lab run --help shows examples")
     for value in (args.monotonic, args.boottime):  # bad offsets fail before any process starts
         if value is not None:
             parse_duration(value)
@@ -45,9 +47,3 @@ def run(args: argparse.Namespace) -> int:
     return run_job(rootless, lambda lab: lab.run(argv, args.monotonic, args.boottime,
                                                  env=shell_environ(), map_root=args.map_root_user))
 
-
-def _usage(message: str) -> int:
-    import sys
-
-    sys.stderr.write(f"error: {message}\n")
-    return 2

@@ -59,15 +59,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         check_existing(args)
         with Lab(rootless=args.rootless) as lab:
-            namespaces = [lab.namespace(*(f"{v}ns" if v is not None else None for v in spec))
-                          for spec in specs]
+            namespaces: list[Any] = [lab.namespace(offsets=spec) for spec in specs]
             namespaces += join_existing(lab, args)
             return _sample(args, lab, namespaces)
     except (NoSuchNamespaceError, PendingNamespaceError) as err:  # bad input: exit 2
-        from ..cli import EXIT_USAGE, report
+        from ._errors import UsageError
 
-        report(err)
-        return EXIT_USAGE
+        raise UsageError.of(err) from err
 
 
 def _sample(args: argparse.Namespace, lab: Any, namespaces: list[Any]) -> int:

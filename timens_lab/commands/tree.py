@@ -223,7 +223,8 @@ def render_text(d: Discovery, by: str = "owner", *, processes: bool = False,
             p = procs[node.pid or 0]
             rows.append((prefix, "proc", "", "", str(p.pid), _user(p.uid), "", node.container or "",
                          p.comm))
-    header = ("NS", "TYPE", "STATE", "NPROCS", "PID", "USER", "MONO/BOOT", "CONTAINER", "COMMAND")
+    header: tuple[str, ...] = ("NS", "TYPE", "STATE", "NPROCS", "PID", "USER", "MONO/BOOT",
+                               "CONTAINER", "COMMAND")
     if not any(r[7] for r in rows):  # no container anywhere: keep the lsns-like table narrow
         header = header[:7] + header[8:]
         rows = [r[:7] + r[8:] for r in rows]

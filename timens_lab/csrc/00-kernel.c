@@ -18,6 +18,7 @@
 #include <sys/timerfd.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <linux/kcmp.h>
 #include <linux/nsfs.h>
 
 #ifndef CLONE_NEWTIME
@@ -120,26 +121,22 @@ static int tns_pidfd_send_signal(int pidfd, int sig) {
 
 static int tns_prctl(int option, unsigned long arg2) { TNS_RET(prctl(option, arg2, 0, 0, 0)); }
 
-static int tns_prctl_get(int option, int *out) {
-    /* PR_GET_PDEATHSIG and PR_GET_CHILD_SUBREAPER store through a pointer;
-     * PR_GET_DUMPABLE returns the value. */
-    if (option == PR_GET_DUMPABLE) {
-        int r = prctl(option, 0, 0, 0, 0);
-        if (r < 0) return -errno;
-        *out = r;
-        return 0;
-    }
-    if (prctl(option, (unsigned long)out, 0, 0, 0) < 0) return -errno;
-    return 0;
-}
-
 static int tns_ioctl_fd(int fd, unsigned long request) { TNS_RET(ioctl(fd, request)); }
+
+/* kcmp(2); ENOSYS where the headers know no syscall number for it. */
+static int tns_kcmp(int pid1, int pid2, int type) {
+#ifdef SYS_kcmp
+    TNS_RET(syscall(SYS_kcmp, pid1, pid2, type, 0, 0));
+#else
+    (void)pid1; (void)pid2; (void)type;
+    return -ENOSYS;
+#endif
+}
 
 static int tns_ns_get_id(int fd, uint64_t *out) { TNS_RET(ioctl(fd, NS_GET_ID, out)); }
 
 static int tns_has_clone3(void) { return TNS_HAS_CLONE3; }
 static int tns_has_ns_get_id(void) { return 1; }
-static int tns_gettid(void) { return (int)syscall(SYS_gettid); }
 
 /* clone3(CLONE_NEWTIME) works since 6.3 (a402f1e35313); earlier kernels say EINVAL and
  * seccomp'd containers ENOSYS. Run it in a throwaway child only: the probe must not leave a

@@ -6,36 +6,27 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
-/* Must match 01-spawn.cdef.h. */
-struct tns_spawn {
-    int userns_fd;          /* setns(CLONE_NEWUSER) first when >= 0 (rootless entry) */
-    int timens_fd;          /* setns(CLONE_NEWTIME) when >= 0 */
-    int unshare_flags;      /* unshare() after the setns steps (holders: NEWTIME[|NEWUSER]) */
-    int map_uid;            /* with CLONE_NEWUSER: outer uid to map, -1 = no map */
-    int map_gid;
-    int map_inner_root;     /* 1: map to 0 inside (unshare -r), 0: identity map */
-    int stdio[3];           /* fd to dup2 onto 0/1/2, or -1 to inherit the helper's */
-    const int *keep_fds;    /* fds that stay open (renumbered to 3, 4, ... in order) */
-    int n_keep_fds;
-    const char *path;       /* execve target (already resolved), or NULL with fn */
-    char *const *argv;
-    char *const *envp;
-    const char *cwd;        /* chdir before exec, or NULL */
-    int new_pgrp;           /* setpgid(0, 0) so signals reach the whole job */
-    int (*fn)(void *);      /* run fn(arg) and _exit with its result instead of exec */
-    void *arg;
-    int hold_fd;            /* holders: block reading this fd, exit at EOF */
-    const char *offsets;    /* after unshare: written to /proc/self/timens_offsets in ONE write */
-    int offsets_len;        /* (<= 2 lines, kernel-timens.md §3.2); 0 = write nothing */
-    void *holder_stack;     /* out: a holder sharing our memory runs on this stack; pass it to
-                             * tns_free_stack once the holder is reaped (NULL: nothing to free) */
-};
+/* struct tns_spawn and enum tns_spawn_stage: 01-spawn.h, which the build puts just above. */
 
-enum {
-    TNS_STAGE_PDEATHSIG = 1, TNS_STAGE_SETNS_USER, TNS_STAGE_SETNS_TIME, TNS_STAGE_UNSHARE,
-    TNS_STAGE_SETGROUPS, TNS_STAGE_UID_MAP, TNS_STAGE_GID_MAP, TNS_STAGE_STDIO, TNS_STAGE_FDS,
-    TNS_STAGE_CHDIR, TNS_STAGE_EXEC, TNS_STAGE_PGRP, TNS_STAGE_OFFSETS, TNS_STAGE_REPORT,
-};
+const char *tns_spawn_stage_text(int stage) {
+    switch (stage) {
+    case TNS_STAGE_PDEATHSIG: return "prctl(PR_SET_PDEATHSIG)";
+    case TNS_STAGE_SETNS_USER: return "setns(CLONE_NEWUSER)";
+    case TNS_STAGE_SETNS_TIME: return "setns(CLONE_NEWTIME)";
+    case TNS_STAGE_UNSHARE: return "unshare";
+    case TNS_STAGE_SETGROUPS: return "write /proc/self/setgroups";
+    case TNS_STAGE_UID_MAP: return "write /proc/self/uid_map";
+    case TNS_STAGE_GID_MAP: return "write /proc/self/gid_map";
+    case TNS_STAGE_STDIO: return "set up stdio";
+    case TNS_STAGE_FDS: return "pass fds";
+    case TNS_STAGE_CHDIR: return "chdir";
+    case TNS_STAGE_EXEC: return "execve";
+    case TNS_STAGE_PGRP: return "setpgid";
+    case TNS_STAGE_OFFSETS: return "write /proc/self/timens_offsets";
+    case TNS_STAGE_REPORT: return "report";
+    }
+    return NULL;
+}
 
 #ifndef SYS_close_range
 #define SYS_close_range 436
@@ -241,11 +232,11 @@ static void *tns_holder_stack(void) {
     return m;
 }
 
-static void tns_free_stack(void *stack) {
+void tns_free_stack(void *stack) {
     if (stack != NULL) munmap(stack, TNS_HOLDER_STACK + TNS_GUARD);
 }
 
-static int tns_spawn(struct tns_spawn *req, int *stage) {
+int tns_spawn(struct tns_spawn *req, int *stage) {
     int pipefd[2];
     *stage = 0;
     req->holder_stack = NULL;

@@ -45,8 +45,15 @@
 #define TNS_ST_FAILED 4
 #define TNS_READ_UNSAFE 1 /* tests only: skip the head re-check and the seq check */
 
-/* Stages for header.error_stage (sampler.py STAGES). */
-enum { TNS_SST_MAP = 1, TNS_SST_HEADER, TNS_SST_REALTIME };
+/* enum tns_sampler_stage (header.error_stage): 02-sampler.h, which the build puts above. */
+const char *tns_sampler_stage_text(int stage) {
+    switch (stage) {
+    case TNS_SST_MAP: return "map the ring";
+    case TNS_SST_HEADER: return "check the ring header";
+    case TNS_SST_REALTIME: return "read CLOCK_REALTIME";
+    }
+    return NULL;
+}
 
 /* Must match 02-sampler.cdef.h and ring.HEADER_DTYPE. */
 struct tns_ring_header {
@@ -327,7 +334,7 @@ static int tns_ring_pattern_main(void *arg) { return tns_run(arg, 1); }
 
 /* The bytes an entry point reads from its argument. fn(void *arg) cannot see the length of
  * what it was given, and tns_run copies a whole struct tns_sampler_args: the helper checks an
- * argument against this before it starts fn (kernel.check_entry_arg). 0: the entry point reads
+ * argument against this before it starts fn (engine/_args.py entry_arg). 0: the entry point reads
  * a NUL-terminated string (the tutorial's; the helper always appends a NUL). */
 static int64_t tns_entry_arg_size(const char *fn) {
     if (strcmp(fn, "tns_sampler_main") == 0 || strcmp(fn, "tns_ring_pattern_main") == 0)

@@ -14,8 +14,9 @@ import errno
 import os
 
 from .. import kernel
+from ..linux import INIT_USER_INODE
 from ..offsets import Offsets
-from .nsinfo import INIT_USER_INODE, NamespaceInfo, NsState, Process, UserNamespace
+from .nsinfo import NamespaceInfo, NsState, Process, UserNamespace
 
 # Candidate kinds for kernel.query_namespaces (05-discovery.cdef.h).
 _MEMBER, _HOLDER, _THREAD, _FD = 1, 2, 3, 4

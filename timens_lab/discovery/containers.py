@@ -102,7 +102,7 @@ def from_cgroup(text: str) -> Container | None:
     """
     if not _ANY.search(text):
         return None
-    paths = []
+    paths: list[str] = []
     for line in text.splitlines():
         parts = line.split(":", 2)
         if len(parts) == 3 and parts[2] not in ("", "/"):

@@ -10,6 +10,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Final, Literal, NamedTuple
 
+from ..linux import INIT_TIME_INODE
 from ..offsets import Offsets
 
 if TYPE_CHECKING:
@@ -19,9 +20,6 @@ NsState = Literal["pending", "active", "held"]
 #: How a namespace was found: a member's ns/time, a holder's ns/time_for_children, a thread's
 #: own time_for_children, an open fd, an nsfs bind mount.
 SOURCES: Final = ("process", "time_for_children", "thread", "fd", "mount")
-#: PROC_TIME_INIT_INO / PROC_USER_INIT_INO (include/linux/proc_ns.h).
-INIT_TIME_INODE: Final = 0xEFFFFFFA
-INIT_USER_INODE: Final = 0xEFFFFFFD
 
 
 class Process(NamedTuple):

@@ -49,12 +49,11 @@ import os
 
 from .. import kernel
 from ..errors import TimensError
+from ..linux import INIT_TIME_INODE, INIT_USER_INODE
 from . import procfs
 from ._resolve import Pins, Resolver, query
 from .containers import RUN, ContainerIndex
 from .nsinfo import (
-    INIT_TIME_INODE,
-    INIT_USER_INODE,
     SOURCES,
     Discovery,
     NamespaceInfo,

@@ -10,6 +10,8 @@ import dataclasses
 from collections.abc import Callable, Iterator
 from typing import Literal
 
+from ..linux import INIT_TIME_INODE
+
 NodeKind = Literal["user", "time", "process"]
 #: pending: created, no member yet (offsets still writable); active: has members;
 #: held: no member, kept alive only by an fd, a bind mount or a time_for_children link;
@@ -61,8 +63,6 @@ class Tree:
             stack.extend((depth + 1, k) for k in reversed(self.children.get(key, [])))
 
 
-#: The initial time namespace (PROC_TIME_INIT_INO): every process on the machine is a member.
-INIT_TIME_INODE = 0xEFFFFFFA
 
 
 def restrict(tree: Tree, keep_time: Callable[[Node], bool]) -> Tree:

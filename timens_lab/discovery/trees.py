@@ -151,7 +151,7 @@ def _time_node(ns: NamespaceInfo, parent: str | None, detail: str) -> Node:
     if ns.partial:
         detail = f"{detail}; partial: {'; '.join(ns.partial)}"
     container = ns.container.label if ns.container is not None else None
-    if container:
+    if container and ns.container is not None:
         label += f" [{container}]"
         detail = f"{detail}; container {container} (from {ns.container.source})"
     return Node(key=ns.key, kind="time", label=label, parent=parent, state=ns.state,

@@ -12,7 +12,9 @@ import os
 from collections.abc import Mapping
 from typing import IO, Any
 
-from ..errors import ArgumentTypeError, InvalidArgumentError, SpawnError
+from .. import kernel
+from ..errors import ArgumentTypeError, InvalidArgumentError, OffsetTypeError, SpawnError
+from ..offsets import Offsets, parse_duration
 
 StdioArg = None | int | IO[Any]
 _STDIO_NAMES = ("stdin", "stdout", "stderr")
@@ -108,3 +110,51 @@ def target_spec(target: Any) -> dict[str, Any]:
         return {"path": path}
     raise ArgumentTypeError(f"enter() takes a pid or a path, not {type(target).__name__}",
                             hint=hint)
+
+
+#: Offsets in nanoseconds per clock, None to inherit (what Offsets.parse_spec returns).
+OffsetsNs = tuple[int | None, int | None]
+
+
+def offsets_ns(monotonic: Any, boottime: Any, offsets: Offsets | OffsetsNs | None) -> OffsetsNs:
+    """The nanoseconds a request sets per clock (None: inherit), from durations (bare numbers
+    are seconds, as parse_duration) or from ``offsets``: an Offsets, or a pair of integer
+    nanoseconds with None to inherit. Never both ways at once."""
+    if offsets is None:
+        return (parse_duration(monotonic) if monotonic is not None else None,
+                parse_duration(boottime) if boottime is not None else None)
+    if monotonic is not None or boottime is not None:
+        raise InvalidArgumentError("give offsets= or monotonic=/boottime=, not both",
+                                   hint="offsets=Offsets.of(monotonic='1h', boottime='2d')")
+    if isinstance(offsets, Offsets):
+        return offsets.monotonic_ns, offsets.boottime_ns
+    if not isinstance(offsets, tuple | list) or len(offsets) != 2:
+        raise OffsetTypeError(f"offsets must be an Offsets or a (monotonic_ns, boottime_ns) pair, "
+                              f"not {offsets!r:.80}")
+    mono, boot = offsets
+    # Offsets() checks each value: integer nanoseconds within the kernel's range, not a bool.
+    checked = Offsets(0 if mono is None else mono, 0 if boot is None else boot)
+    return (None if mono is None else checked.monotonic_ns,
+            None if boot is None else checked.boottime_ns)
+
+
+def entry_arg(fn: str, arg: bytes) -> None:
+    """Refuse an argument that C entry point ``fn`` would read past the end of.
+
+    ``fn(void *arg)`` cannot see its argument's length; tns_sampler_main copies a whole
+    ``struct tns_sampler_args`` (build it with kernel.sampler_args()).
+
+    Raises:
+        ArgumentTypeError: fn is not a str or arg not bytes.
+        InvalidArgumentError: arg is not the size fn reads.
+    """
+    if not isinstance(fn, str) or not isinstance(arg, bytes | bytearray):
+        raise ArgumentTypeError(f"a C entry point is a str and its argument bytes, not "
+                                f"{type(fn).__name__} and {type(arg).__name__}")
+    if "\0" in fn:
+        raise InvalidArgumentError(f"no C entry point {fn!r}")
+    need = kernel.entry_arg_size(fn)
+    if need and len(arg) != need:
+        raise InvalidArgumentError(
+            f"{fn} reads {need} bytes from its argument; this one has {len(arg)}",
+            hint="build it with kernel.sampler_args(ring_fd, clock_mask, period_ns)")

@@ -17,11 +17,18 @@ import time
 from typing import Any
 
 from .. import kernel
-from .._timens import ffi, lib
 from ..errors import NoSuchNamespaceError, SpawnError, TimensError
+from ..linux import CAP_SYS_ADMIN, has_effective_cap
 from ..offsets import Offsets
-from . import _holder, _reaper
-from ._helper_support import close_quiet, host_clocks, inode, open_target, resolve, returncode
+from . import _args, _holder, _reaper
+from ._helper_support import (
+    checked_offsets,
+    close_quiet,
+    inode,
+    open_target,
+    resolve,
+    returncode,
+)
 from ._holder import Namespace
 from ._spawner import Spawner
 
@@ -46,7 +53,7 @@ class Ops:
         self.holders: dict[int, Namespace] = {}
         self.next_id = 1
         self.stopping = False
-        self.root = kernel.has_effective_cap(kernel.CAP_SYS_ADMIN)
+        self.root = has_effective_cap(CAP_SYS_ADMIN)
         self.spawner = Spawner()
 
     # --- requests
@@ -135,12 +142,7 @@ class Ops:
         env = self.spawner.child_env(rq)
         argv = [str(a) for a in rq["argv"]]
         path = resolve(argv[0], env, rq.get("cwd"))
-        mono, boot = rq.get("monotonic_ns"), rq.get("boottime_ns")
-        clocks = tuple(c for c, v in (("monotonic", mono), ("boottime", boot)) if v is not None)
-        offsets = Offsets(int(mono or 0), int(boot or 0))
-        host = host_clocks()
-        if clocks and host is not None:
-            offsets.check_range(*host, clocks=clocks)
+        offsets, clocks = checked_offsets(rq.get("monotonic_ns"), rq.get("boottime_ns"))
         rootless = bool(rq.get("rootless"))
         pid = self.spawner.spawn(unshare=kernel.CLONE_NEWTIME | (kernel.CLONE_NEWUSER if rootless else 0),
                          map_uid=os.geteuid() if rootless else -1, map_gid=os.getegid(),
@@ -152,12 +154,12 @@ class Ops:
 
     def op_start_c(self, rq: dict[str, Any], fds: list[int]) -> tuple[dict[str, Any], list[int]]:
         name = str(rq["fn"])
-        if not (name.startswith("tns_") and name.endswith("_main") and hasattr(lib, name)):
+        fn = kernel.c_entry_point(name)
+        if fn is None:
             raise SpawnError(f"no C entry point {name!r} in the extension")
-        fn = ffi.cast("int (*)(void *)", ffi.addressof(lib, name))
         raw = base64.b64decode(rq.get("arg", ""))
-        kernel.check_entry_arg(name, raw)  # fn reads a fixed struct from arg: never past its end
-        arg = ffi.new("char[]", raw or b"\0")
+        _args.entry_arg(name, raw)  # fn reads a fixed struct from arg: never past its end
+        arg = kernel.c_chars(raw or b"\0")
         keep = [fds[i] for i in rq.get("keep", [])]
         return self._spawn_in(rq.get("target"), [-1, -1, -1], keep, fn=fn, arg=arg)
 
@@ -391,14 +393,9 @@ class Ops:
         return ns
 
     def _write(self, ns: Namespace, mono: int | None, boot: int | None) -> None:
-        clocks = tuple(c for c, v in (("monotonic", mono), ("boottime", boot)) if v is not None)
-        if not clocks:
-            return
-        offsets = Offsets(int(mono or 0), int(boot or 0))
-        host = host_clocks()
-        if host is not None:  # explain ERANGE before the kernel says it
-            offsets.check_range(*host, clocks=clocks)
-        self._holder_call(ns, _holder.write_offsets, offsets, clocks)
+        offsets, clocks = checked_offsets(mono, boot)
+        if clocks:
+            self._holder_call(ns, _holder.write_offsets, offsets, clocks)
 
     def _describe(self, ns: Namespace, strict: bool = True) -> dict[str, Any]:
         """What the Lab shows of ``ns``; offsets read from its holder (``strict``: a gone

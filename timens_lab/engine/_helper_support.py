@@ -15,24 +15,16 @@ from typing import Any
 
 from .. import kernel
 from ..errors import (
-    InvalidOffsetError,
     MultiThreadedError,
     NamespaceLimitError,
     NoSuchNamespaceError,
-    OffsetRangeError,
     PrivilegeError,
     ResourceLimitError,
     SpawnError,
     TimensError,
 )
-from ..offsets import read_offsets
-
-# Must match the enum in csrc/01-spawn.c.
-STAGES = {1: "prctl(PR_SET_PDEATHSIG)", 2: "setns(CLONE_NEWUSER)", 3: "setns(CLONE_NEWTIME)",
-          4: "unshare", 5: "write /proc/self/setgroups", 6: "write /proc/self/uid_map",
-          7: "write /proc/self/gid_map", 8: "set up stdio", 9: "pass fds", 10: "chdir",
-          11: "execve", 12: "setpgid", 13: "write /proc/self/timens_offsets", 14: "report"}
-INIT_TIME_NS = 4026531834  # PROC_TIME_INIT_INO (include/linux/proc_ns.h)
+from ..linux import INIT_TIME_INODE
+from ..offsets import Offsets, read_offsets, write_error
 
 
 def spawn_error(err: int, stage: str, what: str, argv: list[str] | None) -> TimensError:
@@ -57,12 +49,7 @@ def spawn_error(err: int, stage: str, what: str, argv: list[str] | None) -> Time
     if stage == "setns(CLONE_NEWTIME)" and err == errno.EUSERS:
         return MultiThreadedError(f"cannot {what}: setns refused a multi-threaded caller", errno=err)
     if stage == "write /proc/self/timens_offsets":
-        if err == errno.ERANGE:
-            return OffsetRangeError("the kernel refused the offsets (ERANGE): host clock + offset "
-                                    "must stay within 0 … 4611686018 s", errno=err)
-        if err == errno.EPERM:
-            return PrivilegeError("no CAP_SYS_TIME to set offsets (EPERM)", errno=err)
-        return InvalidOffsetError(f"the kernel refused the offsets: {os.strerror(err)}", errno=err)
+        return write_error(err)  # the one table for that file (offsets.py)
     if stage == "report":
         return SpawnError(f"cannot {what}: the child died before it reported "
                           f"(killed from outside?): {os.strerror(err)}", errno=err)
@@ -97,6 +84,17 @@ def resolve(cmd: str, env: list[str] | None, cwd: str | None) -> str:
     return found
 
 
+def checked_offsets(mono: int | None, boot: int | None) -> tuple[Offsets, tuple[str, ...]]:
+    """A request's offsets and the clocks it sets (None: leave as is), refused with
+    OffsetRangeError where the kernel would say ERANGE: explained before the kernel says it."""
+    clocks = tuple(c for c, v in (("monotonic", mono), ("boottime", boot)) if v is not None)
+    offsets = Offsets(int(mono or 0), int(boot or 0))
+    host = host_clocks() if clocks else None
+    if host is not None:
+        offsets.check_range(*host, clocks=clocks)
+    return offsets, clocks
+
+
 def host_clocks() -> tuple[int, int] | None:
     """The initial namespace's MONOTONIC and BOOTTIME: the kernel's range check uses those (§0.5).
 
@@ -114,7 +112,7 @@ def _own_offsets() -> tuple[int, int] | None:
     """Our own namespace's offsets, read once: the helper never changes namespace, and the
     offsets of a namespace with a process in it are frozen (kernel-timens.md §0.6)."""
     own_ns = inode("/proc/self/ns/time")
-    if own_ns == INIT_TIME_NS:
+    if own_ns == INIT_TIME_INODE:
         return 0, 0
     if own_ns is not None and own_ns == inode("/proc/self/ns/time_for_children"):
         own = read_offsets("self")  # valid only when the two links match (finding 7)

@@ -21,7 +21,7 @@ import signal
 
 from .. import kernel
 from ..errors import NamespaceGoneError
-from ..offsets import Offsets, _write_error
+from ..offsets import Offsets, write_error
 
 
 @dataclasses.dataclass
@@ -99,7 +99,7 @@ def write_offsets(ns: Namespace, offsets: Offsets, clocks: tuple[str, ...]) -> N
     except OSError as err:
         if err.errno == errno.ESRCH:  # died after the open: the kernel checks the task (§3.3)
             raise GoneNow from err
-        raise _write_error(err, ns.holder, offsets) from err
+        raise write_error(err.errno or errno.EIO, ns.holder, offsets) from err
     finally:
         os.close(fd)
 

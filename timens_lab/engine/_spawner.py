@@ -8,24 +8,12 @@ stacks of holders that share our memory, freed once they are reaped.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from typing import Any
 
-from .._timens import ffi, lib
-from ._helper_support import STAGES, spawn_error
-
-
-@dataclasses.dataclass(frozen=True)
-class CStrings:
-    """A NULL-terminated ``char *[]`` and the strings it points to (kept alive with it)."""
-    array: Any
-    items: list[Any]
-
-
-def c_strings(items: list[bytes]) -> CStrings:
-    c_items = [ffi.new("char[]", item) for item in items]
-    return CStrings(ffi.new("char *[]", [*c_items, ffi.NULL]), c_items)
+from .. import kernel
+from ..kernel import CStrings, c_strings
+from ._helper_support import spawn_error
 
 
 class Spawner:
@@ -47,37 +35,37 @@ class Spawner:
         """Start a child as the request says (see struct tns_spawn); its pid, or a typed error
         whose ``context["stage"]`` names the step that failed."""
         keep = keep or []
-        req = ffi.new("struct tns_spawn *")
-        c_offsets = ffi.new("char[]", offsets)
+        req = kernel.spawn_request()
+        c_offsets = kernel.c_chars(offsets)
         req.offsets, req.offsets_len = c_offsets, len(offsets)
         req.userns_fd, req.timens_fd, req.unshare_flags = user_fd, time_fd, unshare
         req.map_uid, req.map_gid, req.map_inner_root = map_uid, map_gid, int(map_root)
         req.stdio = list(stdio)
-        keep_c = ffi.new("int[]", keep or [0])
+        keep_c = kernel.c_ints(keep or [0])
         req.keep_fds, req.n_keep_fds = keep_c, len(keep)
         req.hold_fd, req.new_pgrp = hold_fd, int(new_pgrp)
         alive: list[Any] = [keep_c, c_offsets]  # cdata must outlive the fork
         if fn is not None:
             req.fn, req.arg = fn, arg
         else:
-            c_path = ffi.new("char[]", os.fsencode(path) if path else b"")
+            c_path = kernel.c_chars(os.fsencode(path) if path else b"")
             argv_c = c_strings([os.fsencode(a) for a in argv or []])
             envp_c = envp if envp is not None else c_strings([])
             alive += [c_path, argv_c, envp_c]
             req.path, req.argv, req.envp = c_path, argv_c.array, envp_c.array
         if cwd:
-            c_cwd = ffi.new("char[]", os.fsencode(cwd))
+            c_cwd = kernel.c_chars(os.fsencode(cwd))
             alive.append(c_cwd)
             req.cwd = c_cwd
-        stage = ffi.new("int *")
-        pid = lib.tns_spawn(req, stage)
-        if req.holder_stack != ffi.NULL:
+        pid, code = kernel.spawn(req)
+        if req.holder_stack != kernel.NULL:
             self._stacks[pid] = req.holder_stack
         if pid < 0:
-            exc = spawn_error(-pid, STAGES.get(stage[0], "fork"), what, argv)
-            exc.context["stage"] = STAGES.get(stage[0], "fork")
+            stage = kernel.SPAWN_STAGES.get(code, "fork")
+            exc = spawn_error(-pid, stage, what, argv)
+            exc.context["stage"] = stage
             raise exc
-        return int(pid)
+        return pid
 
     def child_env(self, rq: dict[str, Any]) -> list[str] | None:
         """The environment a spawn request's child gets: its own ``env``, else the caller's.
@@ -114,4 +102,4 @@ class Spawner:
         """``pid`` is gone: free the stack it ran on, if it shared our memory."""
         stack = self._stacks.pop(pid, None)
         if stack is not None:
-            lib.tns_free_stack(stack)
+            kernel.free_stack(stack)

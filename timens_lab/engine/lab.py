@@ -24,7 +24,6 @@ from collections.abc import Mapping, Sequence
 from subprocess import DEVNULL, PIPE
 from typing import IO, Any
 
-from .. import kernel
 from .._pyexec import python_argv
 from ..errors import (
     ArgumentTypeError,
@@ -36,9 +35,10 @@ from ..errors import (
     TimensError,
     from_wire,
 )
-from ..offsets import parse_duration
+from ..linux import CAP_SYS_ADMIN, has_effective_cap
+from ..offsets import Offsets, parse_duration
 from . import _args, _wire
-from ._args import StdioArg
+from ._args import OffsetsNs, StdioArg
 from .child import Child
 from .namespace import Duration, JoinedNamespace, TimeNamespace
 
@@ -55,7 +55,7 @@ class Lab:
     def __init__(self, *, rootless: bool | None = None) -> None:
         #: Default for namespace(): a user namespace unless we hold CAP_SYS_ADMIN (never ask for
         #: root where a user namespace will do; root in a default container lacks the cap).
-        self.rootless = (not kernel.has_effective_cap(kernel.CAP_SYS_ADMIN)
+        self.rootless = (not has_effective_cap(CAP_SYS_ADMIN)
                          if rootless is None else _args.flag(rootless, "rootless"))
         #: One request at a time on the socket, and close() waits for the one in flight
         #: (re-entrant: close() and the bookkeeping around a request nest inside it).
@@ -94,19 +94,23 @@ class Lab:
     # --- public API
 
     def namespace(self, monotonic: Duration = None, boottime: Duration = None, *,
-                  rootless: bool | None = None, map_root: bool = False, name: str | None = None,
+                  offsets: Offsets | OffsetsNs | None = None, rootless: bool | None = None,
+                  map_root: bool = False, name: str | None = None,
                   parent: TimeNamespace | None = None) -> TimeNamespace:
         """A new, *pending* time namespace; unspecified clocks inherit the creator's offsets.
 
-        Offsets are absolute to the host, not relative to a parent (kernel-timens.md §5).
-        Creating a namespace inside ``parent`` enters the parent, which freezes it.
+        ``monotonic``/``boottime`` are durations (a bare number is seconds). ``offsets`` gives
+        exact nanoseconds instead: an :class:`Offsets` (both clocks), or a pair
+        ``(monotonic_ns, boottime_ns)`` with None to inherit (what ``Offsets.parse_spec``
+        returns). Offsets are absolute to the host, not relative to a parent
+        (kernel-timens.md §5). Creating a namespace inside ``parent`` enters the parent, which
+        freezes it.
 
         Raises:
             InvalidOffsetError, OffsetRangeError: bad offsets (checked before the kernel is asked).
             PrivilegeError, NamespaceLimitError: the kernel refused; the hint says what to do.
         """
-        mono = parse_duration(monotonic) if monotonic is not None else None
-        boot = parse_duration(boottime) if boottime is not None else None
+        mono, boot = _args.offsets_ns(monotonic, boottime, offsets)
         rootless = _args.optional_flag(rootless, "rootless")
         map_root = _args.flag(map_root, "map_root")
         if name is not None and not isinstance(name, str):
@@ -292,7 +296,8 @@ class Lab:
         return reply, got
 
     def _status(self, pid: int) -> int | None:
-        return self._call("status", pid=pid)["returncode"]
+        rc = self._call("status", pid=pid)["returncode"]
+        return None if rc is None else int(rc)
 
     def _spawn(self, target: dict[str, Any] | None, argv: Sequence[str | os.PathLike[str]], *,
                stdin: StdioArg = None, stdout: StdioArg = None, stderr: StdioArg = None,
@@ -341,7 +346,7 @@ class Lab:
 
     def _start_c(self, target: dict[str, Any] | None, fn: str, arg: bytes, fds: Sequence[int],
                  namespace: Any = None) -> Child:
-        kernel.check_entry_arg(fn, arg)  # the helper checks again: this is the early, cheap one
+        _args.entry_arg(fn, arg)  # the helper checks again: this is the early, cheap one
         reply, got = self._call_fds("start_c", list(fds), target=target, fn=fn,
                                     arg=base64.b64encode(arg).decode(), keep=list(range(len(fds))))
         return Child(self, reply["pid"], got[0], [fn], namespace, reply.get("time_ns"))

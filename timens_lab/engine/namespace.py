@@ -98,10 +98,6 @@ class TimeNamespace(_Target):
         return bool(self._info["rootless"])
 
     @property
-    def userns_inode(self) -> int | None:
-        return self._info.get("userns")
-
-    @property
     def path(self) -> str:
         """An nsfs path to this namespace, for nsenter --time=PATH or Lab.enter(PATH)."""
         return f"/proc/{self.holder_pid}/ns/time_for_children"

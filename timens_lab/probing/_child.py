@@ -18,6 +18,7 @@ offsets the grandchild was seen to have, and 0 or the errno of clone3(CLONE_NEWT
 from __future__ import annotations
 
 import errno
+import functools
 import json
 import os
 import signal
@@ -135,7 +136,7 @@ def ns_get_id() -> Result:
 
 
 def main() -> int:
-    report: Result = {name: in_fork(lambda flags=flags: attempt(flags))
+    report: Result = {name: in_fork(functools.partial(attempt, flags))
                       for name, flags in ATTEMPTS.items()}
     try:
         report["ns_get_id"] = ns_get_id()

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .._pyexec import python_argv
+from ..linux import CAP_SYS_ADMIN
 
 Mode = Literal["root", "rootless", "unavailable"]
 
@@ -40,8 +41,6 @@ FORCED_MODES = frozenset({"replay"})
 MIN_KERNEL = (5, 6)
 #: exec() switches to time_for_children since 6.2 (2b5f9dad32ed, kernel-timens.md §2.2).
 EXEC_SEMANTICS_KERNEL = (6, 2)
-CAP_SYS_ADMIN = 21  # include/uapi/linux/capability.h
-CAP_SYS_TIME = 25
 SYSCTLS = ("user.max_user_namespaces", "user.max_time_namespaces",
            "kernel.apparmor_restrict_unprivileged_userns", "kernel.unprivileged_userns_clone")
 CHILD_TIMEOUT = 5.0

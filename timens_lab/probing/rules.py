@@ -12,8 +12,9 @@ import errno as E
 from collections.abc import Mapping
 from typing import Any
 
+from ..linux import CAP_SYS_ADMIN, CAP_SYS_TIME
 from ..offsets import format_duration
-from .check import CAP_SYS_ADMIN, CAP_SYS_TIME, EXEC_SEMANTICS_KERNEL, MIN_KERNEL, Check, Facts
+from .check import EXEC_SEMANTICS_KERNEL, MIN_KERNEL, Check, Facts
 
 CONFIG_HINT = "use Linux ≥ 5.6 built with CONFIG_TIME_NS=y (most distribution kernels since 2020)"
 SECCOMP_HINT = ("a seccomp filter refuses it: in Docker/Podman run with "

@@ -33,7 +33,7 @@ RESIDUALS: dict[str, tuple[str | None, int]] = {
     "boottime_alarm": ("boottime", 1),
 }
 _ORDER = tuple(RESIDUALS)
-_BIT = {name: 1 << RECORD_DTYPE.names.index(name) for name in _ORDER}
+_BIT = {name: 1 << (RECORD_DTYPE.names or ()).index(name) for name in _ORDER}
 
 
 def empty() -> np.ndarray:

@@ -38,11 +38,10 @@ from .. import __version__
 from ..discovery.treemodel import Tree
 from ..discovery.treemodel import restrict as restrict_tree
 from ..errors import RecordingError
+from ..linux import INIT_TIME_INODE
 from ..source import HOST, Channel, ChannelStats, Source
 from . import format as fmt
 
-#: PROC_TIME_INIT_INO (include/linux/proc_ns.h): its members are every process on the machine.
-INIT_TIME_INODE = 0xEFFFFFFA
 #: A namespace's identity: (inode, NS_GET_ID or None where the kernel or our view lacks it).
 Ident = tuple[int, int | None]
 

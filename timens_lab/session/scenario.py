@@ -85,7 +85,7 @@ def _make_namespaces(lab: Any, specs: list[NamespaceSpec]) -> list[Any]:
         else:
             fields = _spec_fields(spec)
             parent = by_name.get(fields["parent"]) if fields.get("parent") else None
-            ns = lab.namespace(fields.get("monotonic"), fields.get("boottime"),
+            ns = lab.namespace(offsets=(fields.get("monotonic"), fields.get("boottime")),
                                name=fields.get("name"), parent=parent)
         by_name[ns.name] = ns
         out.append(ns)
@@ -93,8 +93,9 @@ def _make_namespaces(lab: Any, specs: list[NamespaceSpec]) -> list[Any]:
 
 
 def _spec_fields(spec: NamespaceSpec) -> dict[str, Any]:
-    """A spec as ``{"monotonic", "boottime", "name", "parent"}``; offsets in ns become "Nns"."""
-    from ..offsets import Offsets
+    """A spec as ``{"monotonic", "boottime", "name", "parent"}``, offsets in nanoseconds (None:
+    inherit): an int is nanoseconds already, anything else a duration (parse_duration)."""
+    from ..offsets import Offsets, parse_duration
 
     if isinstance(spec, str):
         fields: dict[str, Any] = dict(zip(("monotonic", "boottime"), Offsets.parse_spec(spec),
@@ -106,6 +107,7 @@ def _spec_fields(spec: NamespaceSpec) -> dict[str, Any]:
     else:
         fields = dict(spec)
     for clock in ("monotonic", "boottime"):
-        if isinstance(fields.get(clock), int):
-            fields[clock] = f"{fields[clock]}ns"
+        value = fields.get(clock)
+        if value is not None and not isinstance(value, int):
+            fields[clock] = parse_duration(value)
     return fields

@@ -19,9 +19,9 @@ from typing import Any
 
 from .. import kernel
 from ..errors import SpawnError
+from ..offsets import NSEC
 from ._tape import result, taped
 
-NSEC = 1_000_000_000
 #: Clock ids of clock_gettime(2) by name; 10 is unused by the kernel.
 CLOCK_IDS = {"realtime": 0, "monotonic": 1, "process_cputime": 2, "thread_cputime": 3,
              "monotonic_raw": 4, "realtime_coarse": 5, "monotonic_coarse": 6, "boottime": 7,
@@ -127,9 +127,6 @@ class ClockReading:
             return (self.after["rt0"] - self.before["rt1"]) // 2  # type: ignore[operator]
         half = sum((r["rt1"] - r["rt0"]) // 2 for r in (self.inside, self.before))  # type: ignore[operator]
         return half + (10_000_000 if clock in COARSE else 0)
-
-    def expected_ns(self, clock: str) -> int:
-        return self.configured.get(OFFSET_OF.get(clock, ""), 0)
 
     def rows(self) -> list[tuple[str, str, str, str, str]]:
         out = []

@@ -27,8 +27,6 @@ from ._tape import result, taped
 
 result(Tree)
 result(Node)
-#: PROC_TIME_INIT_INO (include/linux/proc_ns.h): the initial time namespace.
-INITIAL_TIME_NS = 0xEFFFFFFA
 
 
 @taped

@@ -22,6 +22,7 @@ from typing import Any
 from .. import kernel
 from .._pyexec import python_argv
 from ..engine.lab import PIPE
+from ..linux import INIT_USER_INODE
 from ._exp import NSEC
 from ._tape import result, taped
 
@@ -88,10 +89,6 @@ class ProcTimes:
     def uptime_shift(self) -> float:
         """Inside uptime − the host's, interpolated between the two host readings."""
         return self.inside[0] - (self.host[0][0] + self.host[1][0]) / 2
-
-    @property
-    def uptime_bracket(self) -> float:
-        return (self.host[1][0] - self.host[0][0]) / 2 + 0.01  # /proc/uptime has 10 ms steps
 
     @property
     def btime_shift(self) -> int:
@@ -298,7 +295,7 @@ def ns_ioctls(ns: Any) -> dict[str, Any]:
     finally:
         os.close(fd)
     out["initial_userns"] = os.stat("/proc/1/ns/user").st_ino if os.access(
-        "/proc/1/ns/user", os.R_OK) else 0xEFFFFFFD
+        "/proc/1/ns/user", os.R_OK) else INIT_USER_INODE
     return out
 
 

@@ -57,7 +57,7 @@ class FrameDelivery:
 
     def render_full(self) -> None:
         """Full Agg render into the buffer (fires draw_event), without sending anything."""
-        FigureCanvasAgg.draw(self.fig.canvas)
+        FigureCanvasAgg.draw(self.fig.canvas)  # type: ignore[arg-type]  # an Agg-based canvas
 
     def push(self) -> None:
         """Send the buffer's frame to the view(s): a diff, or a full frame every HEAL_S."""

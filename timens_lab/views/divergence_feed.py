@@ -13,11 +13,10 @@ import dataclasses
 import numpy as np
 
 from ..clocks.divergence import divergence
+from ..offsets import NSEC
 from ..source import HOST, MISSING, OFFSET_OF_CLOCK, RECORD_DTYPE, Channel, Source
 from .decimate import Envelope
 from .series import Series
-
-NSEC = 1_000_000_000
 
 
 def configured_offset(channel: Channel, clock: str) -> int | None:

@@ -22,7 +22,7 @@ import ipywidgets as W
 import traitlets
 
 from ..errors import TimensError
-from ..offsets import NSEC, parse_duration
+from ..offsets import NSEC, Offsets, parse_duration
 from ..source import SAMPLED_CLOCKS
 
 UNITS = ("ns", "us", "ms", "s", "min", "h", "d")
@@ -80,11 +80,6 @@ class OffsetInput:
     def ns(self) -> int:
         """Nanoseconds, through parse_duration so the panel accepts exactly what the API does."""
         return parse_duration(f"{self.value.value!r}{self.unit.value}")
-
-    def text(self) -> str:
-        """The duration for the API as exact nanoseconds ("3600000000000ns"): a bare int would
-        be read as seconds by parse_duration. Raises InvalidOffsetError for bad input."""
-        return f"{self.ns()}ns"
 
     def show(self, ns: int) -> None:
         value, unit = split_duration(ns)
@@ -249,10 +244,9 @@ class Panel(traitlets.HasTraits):
     # --- actions (button callbacks)
 
     def create(self) -> Any | None:
-        """lab.namespace(monotonic=…, boottime=…, rootless=…) from the inputs."""
+        """lab.namespace(offsets=…, rootless=…) from the inputs."""
         with self._action():
-            ns = self.lab.namespace(monotonic=self.monotonic.text(),
-                                    boottime=self.boottime.text(), rootless=self.rootless.value)
+            ns = self.lab.namespace(offsets=self._offsets(), rootless=self.rootless.value)
             self.refresh()
             self.namespace.value = _name(ns)
             self._say(f"created {_label(ns)} ({_state(ns)})")
@@ -260,11 +254,15 @@ class Panel(traitlets.HasTraits):
         return None
 
     def apply_offsets(self) -> None:
-        """ns.set_offsets(...) on the selected namespace; only a pending one accepts it."""
+        """ns.offsets = ... on the selected namespace; only a pending one accepts it."""
         with self._action():
             ns = self._need()
-            ns.set_offsets(monotonic=self.monotonic.text(), boottime=self.boottime.text())
+            ns.offsets = self._offsets()
             self._say(f"offsets set: {_label(ns)} (still pending until something enters)")
+
+    def _offsets(self) -> Offsets:
+        """Both inputs, exact to the nanosecond. Raises InvalidOffsetError for bad input."""
+        return Offsets(self.monotonic.ns(), self.boottime.ns())
 
     def run_command(self) -> Any | None:
         """ns.spawn(argv): the command line is split like a shell would, never run by one."""

@@ -17,10 +17,9 @@ from typing import Literal
 
 import numpy as np
 
-from ..offsets import format_duration
+from ..offsets import NSEC, format_duration
 from ..source import HOST, MISSING, RECORD_DTYPE, SAMPLED_CLOCKS, Channel, ChannelStats
 
-NSEC = 1_000_000_000
 #: HZ=250 tick, for MONOTONIC_COARSE.
 TICK_NS = 4_000_000
 

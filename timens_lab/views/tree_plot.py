@@ -19,7 +19,7 @@ and the tree share one selection.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from matplotlib.collections import LineCollection
@@ -80,7 +80,7 @@ def node_text(node: Node, name: str | None = None) -> str:
     if node.monotonic_ns is not None and node.boottime_ns is not None:
         said.add(f"{format_duration(node.monotonic_ns)}/{format_duration(node.boottime_ns)}")
     text = label if said & set(words) else f"{label} {off}"
-    state = "pending" if is_pending(node) else (
+    state: str | None = "pending" if is_pending(node) else (
         node.state if node.state in ("gone", "held") else None)
     if state == "pending" and node.frozen is None and name is None:
         # Discovery cannot tell whether a process entered and left (trees.py, nsinfo.py); a
@@ -247,21 +247,25 @@ class TreePlot:
     def _restyle(self, tree: Tree) -> None:
         nodes = [tree.nodes[k] for k in self.keys]
         colours = [node_colour(n) for n in nodes]
-        faces, edges, styles, widths = [], [], [], []
+        faces: list[tuple[float, float, float, float]] = []
+        edges: list[tuple[float, float, float, float]] = []
+        styles: list[Literal["-", "--"]] = []
+        widths: list[float] = []
         for n, c in zip(nodes, colours, strict=True):
             pending = n.kind == "time" and is_pending(n)
             alpha = 0.3 if n.state == "gone" else 1.0
-            faces.append((1.0, 1.0, 1.0, alpha) if pending else (*c[:3], alpha))
-            edges.append((*c[:3], alpha) if pending else (0.15, 0.15, 0.15, alpha))
+            rgba = (c[0], c[1], c[2], alpha)
+            faces.append((1.0, 1.0, 1.0, alpha) if pending else rgba)
+            edges.append(rgba if pending else (0.15, 0.15, 0.15, alpha))
             styles.append("--" if pending else "-")
             widths.append(2.0 if pending else 0.8)
         self.nodes.set_paths([MarkerStyle(_MARKERS[n.kind]).get_path().transformed(
             MarkerStyle(_MARKERS[n.kind]).get_transform()) for n in nodes])
         self.nodes.set_sizes([_SIZES[n.kind] for n in nodes])
-        self.nodes.set_facecolors(faces)
-        self.nodes.set_edgecolors(edges)
-        self.nodes.set_linestyles(styles)
-        self.nodes.set_linewidths(widths)
+        self.nodes.set_facecolor(faces)
+        self.nodes.set_edgecolor(edges)
+        self.nodes.set_linestyle(styles)
+        self.nodes.set_linewidth(widths)
         while len(self.labels) < len(nodes):
             self.labels.append(self.ax.annotate(
                 "", (0, 0), xytext=(0, 0), textcoords="offset points", zorder=4,
