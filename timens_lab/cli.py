@@ -19,7 +19,8 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
-from . import __version__, commands
+from . import commands
+from ._version import __version__
 from .errors import InvalidOffsetError, OffsetRangeError, TimensError
 
 EXIT_FAILURE = 1
