@@ -63,8 +63,9 @@ test: check-nobody $(VENV)/.installed-test ## set up and run the whole suite (ro
 bench: $(VENV)/.installed-test ## run the benchmarks in bench/ and print ratios against their anchors
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
-lint: $(VENV)/.installed-test ## ruff over the package, tests and benches
+lint: $(VENV)/.installed-test ## ruff over the package, tests and benches; the import contracts (pyproject.toml)
 	$(BIN)/ruff check timens_lab tests bench
+	$(BIN)/lint-imports
 
 recordings: $(VENV)/.installed-notebook ## re-record the replays shipped in timens_lab/data from real runs (needs time namespaces)
 	$(BIN)/python scripts/make_recordings.py

@@ -421,7 +421,7 @@ class _Reader:
                                                   for by, t in obj["trees"].items()}))
 
     def _events(self, payload: bytes) -> None:
-        from ..discovery.watch import Event
+        from ..discovery.events import Event
 
         obj = _unz_json(payload)
         t = int(obj["t_ns"])
