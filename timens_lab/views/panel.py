@@ -180,6 +180,12 @@ class Panel(traitlets.HasTraits):
         ], layout=W.Layout(min_width="560px", flex="0 0 auto"))
         self.refresh()
 
+    @property
+    def sampler_factory(self) -> SamplerFactory:
+        """``(ns, rate, clocks) → sampler``: the controller's, for callers that start samplers
+        the panel then does not track (the stage demo's scenarios)."""
+        return self.control.start_sampler
+
     def _ipython_display_(self) -> None:
         from IPython.display import display
 
