@@ -93,7 +93,7 @@ class Recorder:
         feed: where trees and watch events come from (a :class:`TreeFeed`); None records
             samples only.
         scenario: how the session was set up (namespaces, rate...), stored in META so a live
-            run can recreate it (:func:`timens_lab.recording.replay.open_source`).
+            run can recreate it (:func:`timens_lab.session.mode.open_source`).
         note: free text for whoever replays it.
         close_source: close ``source`` when the recorder closes.
         clock: REALTIME in ns for the timeline of trees, events and flushes; default the

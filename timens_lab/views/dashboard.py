@@ -8,10 +8,11 @@
 >>> dash.snapshot()                    # the figures' final frame stays in the saved notebook
 >>> dash.close()                       # stops its samplers
 
-:meth:`Dashboard.for_lab` asks the session layer for the wiring (:func:`~timens_lab.session.
-explorer.lab_scene`: samplers, discovery, the panel's controller); the views themselves never
-touch the Lab or the kernel, and ``Dashboard(...)`` accepts any Source, any tree provider (a
-replay, a synthetic source, a fixed Tree) and any panel :class:`~timens_lab.views.panel.Controller`.
+:meth:`Dashboard.for_lab` asks the session layer for the wiring
+(:func:`~timens_lab.session.explorer.lab_scene`: samplers, discovery, the panel's controller);
+the views themselves never touch the Lab or the kernel, and ``Dashboard(...)`` accepts any
+Source, any tree provider (a replay, a synthetic source, a fixed Tree) and any panel
+:class:`~timens_lab.views.panel.Controller`.
 """
 
 from __future__ import annotations
