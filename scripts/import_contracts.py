@@ -34,7 +34,6 @@ def importers(module: str) -> dict[str, list[int]]:
         name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
         here = name if path.name == "__init__.py" else name.rpartition(".")[0]
         for node in ast.walk(ast.parse(path.read_bytes(), str(path))):
-            targets: list[str] = []
             if isinstance(node, ast.Import):
                 targets = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom):
@@ -43,6 +42,8 @@ def importers(module: str) -> dict[str, list[int]]:
                     anchor = here.split(".")[: len(here.split(".")) - node.level + 1]
                     base = ".".join([*anchor, base] if base else anchor)
                 targets = [base, *(f"{base}.{a.name}" for a in node.names)]
+            else:
+                continue
             if module in targets:
                 found.setdefault(name, []).append(node.lineno)
     return found
