@@ -70,9 +70,10 @@ test-locked: $(VENV)/.installed-test ## run tests/unit where the kernel refuses 
 bench: $(VENV)/.installed-test ## run the benchmarks in bench/ and print ratios against their anchors
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
-lint: $(VENV)/.installed-test ## ruff over the package, tests and benches; mypy over the package (strict on its bottom layer and engine)
+lint: $(VENV)/.installed-test ## ruff; mypy (strict on the bottom layer and engine); the import contracts (pyproject.toml)
 	$(BIN)/ruff check timens_lab tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 recordings: $(VENV)/.installed-notebook ## re-record the replays shipped in timens_lab/data from real runs (needs time namespaces)
 	$(BIN)/python scripts/make_recordings.py

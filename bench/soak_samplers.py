@@ -17,6 +17,7 @@ import time
 import numpy as np
 
 from timens_lab.engine.lab import Lab
+from timens_lab.session.sampling import samplers as start_samplers
 
 from ._util import table
 
@@ -24,7 +25,7 @@ from ._util import table
 def main(seconds: float = 600.0, namespaces: int = 64, read_every: float = 5.0) -> int:
     with Lab() as lab:
         nss = [lab.namespace(monotonic=f"{i}s", boottime=f"{2 * i}s") for i in range(namespaces)]
-        source = lab.samplers(nss, rate=1000)
+        source = start_samplers(lab, nss, rate=1000)
         samplers = {"host": source.host, **source.samplers}
         expect = dict.fromkeys(samplers, 0)       # next seq each channel should deliver
         delivered = dict.fromkeys(samplers, 0)

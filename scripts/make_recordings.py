@@ -1,7 +1,7 @@
 """Make the recordings shipped in timens_lab/data from real runs (``make recordings``).
 
 Each scenario creates real time namespaces with a Lab, samples them with the C samplers, and
-records everything through :class:`timens_lab.recording.tap.Recorder`, including the tree as it
+records everything through :func:`timens_lab.session.record.record`, including the tree as it
 changes: namespaces appear pending, freeze when their sampler enters, processes join and leave,
 a namespace is closed mid-run. Nothing is edited by hand; run it again on any machine where
 ``timens-lab probe`` says time namespaces are usable (root or rootless)::
@@ -23,13 +23,12 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from timens_lab.clocks.sampler import Sampler, SamplerSet  # noqa: E402
 from timens_lab.commands.record import summary  # noqa: E402
-from timens_lab.discovery.watch import Watcher  # noqa: E402
 from timens_lab.engine.lab import Lab  # noqa: E402
 from timens_lab.offsets import parse_duration  # noqa: E402
 from timens_lab.probing.check import probe  # noqa: E402
-from timens_lab.recording.tap import Recorder  # noqa: E402
+from timens_lab.session.recorder import record as record_session  # noqa: E402
+from timens_lab.session.sampling import add, samplers  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,7 +72,7 @@ SCENARIOS = {
 def record(name: str, scenario: Scenario, out_dir: Path) -> Path:
     out = out_dir / f"{name}.tnsrec"
     with Lab() as lab:
-        source = SamplerSet.start(lab, [], rate=scenario.rate)
+        source = samplers(lab, [], rate=scenario.rate)
         # What was asked for (None: inherit from the creator); channels get the actual offsets.
         asked = [{"name": n.name, "parent": n.parent,
                   "monotonic": parse_duration(n.monotonic) if n.monotonic else None,
@@ -83,8 +82,7 @@ def record(name: str, scenario: Scenario, out_dir: Path) -> Path:
                                 "duration_s": scenario.duration, "namespaces": asked,
                                 "timeline": [list(step) for step in scenario.timeline],
                                 "command": ["scripts/make_recordings.py", "--only", name]}
-        rec = Recorder(out, source, watcher=Watcher(), lab=lab, scenario=meta,
-                       note=scenario.note)
+        rec = record_session(out, source, lab=lab, scenario=meta, note=scenario.note)
         start = time.monotonic()
 
         def pump(until: float) -> None:
@@ -102,7 +100,7 @@ def record(name: str, scenario: Scenario, out_dir: Path) -> Path:
                 made[spec.name] = ns
                 rec.poll_tree()                    # appeared, pending
                 pump(at := at + 0.3)
-                source.add(Sampler.for_namespace(ns, rate=scenario.rate).start())
+                add(source, ns, rate=scenario.rate)
                 rec.poll_tree()                    # frozen, a member joined
                 pump(at := at + 0.2)
             actions: dict[str, Callable[[Any], None]] = {

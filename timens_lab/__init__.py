@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 _LAZY = {
     "Lab": "timens_lab.engine.lab",
@@ -29,7 +29,7 @@ _LAZY = {
     "Sampler": "timens_lab.clocks.sampler",
     "SamplerSet": "timens_lab.clocks.sampler",
     "Replay": "timens_lab.recording.replay",
-    "open_source": "timens_lab.recording.replay",
+    "open_source": "timens_lab.session.mode",
     "discover": "timens_lab.discovery.scan",
     "errors": "timens_lab.errors",
 }
@@ -46,7 +46,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .engine.lab import PIPE, Child, Lab, TimeNamespace
     from .offsets import Offsets, format_duration, parse_duration
     from .probing.check import probe
-    from .recording.replay import Replay, open_source
+    from .recording.replay import Replay
+    from .session.mode import open_source
 
 
 def __getattr__(name: str) -> Any:

@@ -16,7 +16,8 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
-from . import __version__, commands
+from . import commands
+from ._version import __version__
 from .commands._errors import EXIT_FAILURE, EXIT_USAGE, exit_code, report
 from .errors import TimensError
 

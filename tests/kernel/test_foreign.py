@@ -12,6 +12,7 @@ import pytest
 from timens_lab.errors import NoSuchNamespaceError, PendingNamespaceError
 from timens_lab.offsets import NSEC
 from timens_lab.session.foreign import join, look
+from timens_lab.session.sampling import sampler
 
 from .test_discovery import Procs, ino, offsets_of, unshare_sleep
 
@@ -70,7 +71,7 @@ def test_join_refuses_pending_then_freezes_when_asked(lab: Any, procs: Procs) ->
     assert len(said) == 1 and "pending" in said[0]
     assert ns.inode == ino(path)
     assert (ns.offsets.monotonic_ns, ns.offsets.boottime_ns) == (5 * NSEC, 6 * NSEC)  # type: ignore[union-attr]
-    with ns.sampler(rate=100):
+    with sampler(ns, rate=100):
         pass
     assert say(holder, "w 7 7") == "errno 13"
 

@@ -250,6 +250,26 @@ def test_closed_namespaces_and_collected_children_are_forgotten(lab: Lab) -> Non
     assert lab._call("list") == {"namespaces": [], "children": []}
 
 
+def test_a_dropped_lab_stops_its_helper_at_once_without_the_garbage_collector() -> None:
+    """Namespace handles reach their Lab through a port made per handle (engine/_port.py), never
+    one the Lab keeps: a Lab holding its own port would be a reference cycle, and a Lab dropped
+    without close() would then live (helper and all) until the next garbage collection."""
+    import gc
+    import weakref
+
+    gc.disable()
+    try:
+        lab = Lab()
+        joined = lab.enter(os.getpid())     # a handle that talks through the Lab's port
+        assert joined.lab is lab             # the public attribute still names the Lab
+        helper, ref = lab.helper_pid, weakref.ref(lab)
+        del joined, lab
+        assert ref() is None                 # freed by reference counting alone
+        assert _wait_gone([helper], 5.0) == []
+    finally:
+        gc.enable()
+
+
 def _vm_kib(pid: int) -> int:
     with open(f"/proc/{pid}/status") as f:
         return next(int(line.split()[1]) for line in f if line.startswith("VmSize:"))

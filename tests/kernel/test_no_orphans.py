@@ -20,11 +20,12 @@ pytestmark = pytest.mark.usefixtures("need_timens")
 OWNER = textwrap.dedent("""
     import json, sys
     from timens_lab.engine.lab import Lab
+    from timens_lab.session.sampling import samplers
     lab = Lab()
     nss = [lab.namespace(monotonic=i, boottime=2 * i) for i in range(int(sys.argv[1]))]
     pids = [lab.helper_pid, *(ns.holder_pid for ns in nss)]
     pids += [ns.spawn(["sleep", "600"]).pid for ns in nss]
-    source = lab.samplers(nss, rate=10)
+    source = samplers(lab, nss, rate=10)
     pids += [source.host.pid, *(s.pid for s in source.samplers.values())]
     print(json.dumps(pids), flush=True)
     sys.stdin.read()

@@ -27,7 +27,7 @@ from timens_lab.errors import RecordingError
 from timens_lab.offsets import Offsets
 from timens_lab.recording.format import load
 from timens_lab.recording.replay import Replay
-from timens_lab.recording.tap import Recorder
+from timens_lab.session.recorder import record
 from timens_lab.source import HOST, SAMPLED_CLOCKS
 
 NSEC = 1_000_000_000
@@ -41,8 +41,8 @@ def _ns_inode(pid: int) -> int:
 def test_record_a_live_session_and_replay_it_exactly(lab: Any, tmp_path: Path) -> None:
     path = tmp_path / "live.tnsrec"
     source = SamplerSet.start(lab, [], rate=500)
-    rec = Recorder(path, source, watcher=Watcher(), lab=lab, flush_interval=0.2,
-                   tree_interval=math.inf)
+    rec = record(path, source, watcher=Watcher(), lab=lab, flush_interval=0.2,
+                 tree_interval=math.inf)
     trees = [rec.trees]
 
     def poll() -> None:
@@ -187,7 +187,7 @@ def test_a_refused_namespace_leaves_no_file(tmp_path: Path) -> None:
 def test_open_source_live_recreates_the_recordings_scenario(need_timens: str) -> None:
     """Live, open_source(recording=...) makes the same namespaces under the same names as the
     replay shows, and serves their tree; closing it closes the Lab it made."""
-    from timens_lab.recording.replay import open_source
+    from timens_lab.session.mode import open_source
     from timens_lab.session.scenario import LiveSession
 
     replayed = Replay("quick", math.inf)

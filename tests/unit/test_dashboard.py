@@ -68,7 +68,7 @@ def test_selection_is_shared_three_ways(dash: Dashboard) -> None:
     a = dash.panel.create()
     b = dash.panel.create()
     dash.view.step()
-    dash.tree.update(lab_tree(dash.lab))
+    dash.tree.update(lab_tree(dash.panel.control.lab))  # type: ignore[attr-defined]
     dash.tree.select(f"time:{a.inode}", notify=True)
     assert f"time:{a.inode}" == dash.panel.selected
     assert a.name == dash.panel.namespace.value
@@ -115,7 +115,7 @@ def test_recycled_inode_is_not_given_the_old_name(dash: Dashboard) -> None:
     """A node with the inode of a lab namespace but another NS_GET_ID keeps its own label."""
     ns = dash.panel.create()
     ns.ns_id = 4242
-    tree = lab_tree(dash.lab)
+    tree = lab_tree(dash.panel.control.lab)  # type: ignore[attr-defined]
     key = f"time:{ns.inode}"
     node = tree.nodes[key]
     tree.nodes[key] = dataclasses.replace(node, ns_id=4242)

@@ -282,7 +282,7 @@ def test_value_error_from_the_api_is_shown(panel: Panel) -> None:
     def refuse(ns: Any, rate: float | None, clocks: tuple[str, ...]) -> Any:
         raise ValueError(f"rate must be in (0, 1e+06] Hz, not {rate!r}")
 
-    panel.sampler_factory = refuse
+    panel.control.sampler_factory = refuse  # type: ignore[attr-defined]
     create(panel, 0, "s", 0, "s")
     panel.rate.value = 5e9
     panel.sample_button.click()

@@ -27,7 +27,9 @@ from timens_lab.discovery.trees import lineage_tree, owner_tree
 from timens_lab.discovery.watch import Watcher
 from timens_lab.recording.format import MAGIC, load, loads, read_meta
 from timens_lab.recording.replay import Replay, shipped
-from timens_lab.recording.tap import Recorder, restrict
+from timens_lab.recording.tap import Recorder
+from timens_lab.session.recorder import record
+from timens_lab.session.scope import restrict
 from timens_lab.source import HOST
 from timens_lab.views.synthetic import SyntheticSource
 
@@ -89,9 +91,9 @@ def make(tmp_path: Path, *, samples: int = 600, chunk: int = 50, scope: str = "s
     seen: dict[str, list[np.ndarray]] = {}
     trees: list[dict[str, Any]] = []
     path = tmp_path / name
-    with Recorder(path, src, watcher=Watcher(proc), scope=scope, environment=ENV,  # type: ignore[arg-type]
-                  scenario={"name": "unit"}, note="a note", flush_interval=0,
-                  tree_interval=math.inf) as rec:
+    with record(path, src, watcher=Watcher(proc), scope=scope, environment=ENV,  # type: ignore[arg-type]
+                scenario={"name": "unit"}, note="a note", flush_interval=0,
+                tree_interval=math.inf) as rec:
         trees.append(rec.trees)
         step = 0
         while not src.done:

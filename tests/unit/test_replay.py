@@ -16,7 +16,8 @@ import pytest
 from timens_lab import errors
 from timens_lab.commands.replay import build_replay_report
 from timens_lab.recording.format import load
-from timens_lab.recording.replay import Replay, open_source, recording_path, shipped
+from timens_lab.recording.replay import Replay, recording_path, shipped
+from timens_lab.session.mode import open_source
 from timens_lab.source import HOST, Source
 
 from .test_recording import make

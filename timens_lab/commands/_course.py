@@ -144,7 +144,7 @@ def _read_manifest(folder: Path) -> dict[str, str]:
 
 
 def _write_manifest(folder: Path, record: dict[str, str]) -> None:
-    from .. import __version__
+    from .._version import __version__
 
     text = json.dumps({"what": "notebooks timens-lab copied here, with their sha256 as copied; "
                                "delete a notebook to get the shipped version again",

@@ -59,19 +59,14 @@ def run(args: argparse.Namespace) -> int:
         check_existing(args)
     except (RecordingError, NoSuchNamespaceError) as err:  # bad --out, --pid: exit 2, as offsets
         raise UsageError.of(err) from err
-    from ..clocks.sampler import SamplerSet
     from ..engine.lab import Lab
-    from ..recording.tap import Recorder
+    from ..session.recorder import record
+    from ..session.sampling import samplers
 
     interrupted = False
     kw: dict[str, Any] = {"rate": args.rate, "clocks": args.clocks}
     with Lab(rootless=args.rootless) as lab:
-        watcher = None
-        if args.tree:
-            from ..discovery.watch import Watcher
-
-            watcher = Watcher()
-        source = SamplerSet.start(lab, [], **kw)
+        source = samplers(lab, [], **kw)
         # META goes first into the file, so the scenario is what was asked for (None: inherit
         # the creator's offset); the channels carry the offsets the kernel then had.
         scenario: dict[str, Any] = {
@@ -81,8 +76,8 @@ def run(args: argparse.Namespace) -> int:
                             "parent": None} for i, (mono, boot) in enumerate(specs, 1)],
             # existing namespaces sampled too (--pid, --ns-file): channels pid<N>, file<i>
             "joined": [f"pid {pid}" for pid in args.pid] + list(args.ns_file)}
-        rec = Recorder(out, source, watcher=watcher, lab=lab, scope=args.scope,
-                       scenario=scenario, note=args.note)
+        rec = record(out, source, lab=lab, watch=args.tree, scope=args.scope,
+                     scenario=scenario, note=args.note)
         sys.stderr.write(f"recording to {out} (in progress: {rec.partial_path.name})\n")
         progress = _Progress(sys.stderr, args.duration, rec)
         ended = "ok"
@@ -120,27 +115,21 @@ def run(args: argparse.Namespace) -> int:
 def _setup(rec: Any, lab: Any, source: Any, namespaces: list[dict[str, Any]],
            kw: dict[str, Any]) -> None:
     """Create the namespaces one by one, recording each pending, then frozen by its sampler."""
-    from ..clocks.sampler import Sampler
+    from ..session.sampling import add
 
     for spec in namespaces:
         ns = lab.namespace(offsets=(spec["monotonic"], spec["boottime"]), name=spec["name"])
-        if rec.watcher is not None:
-            rec.poll_tree()          # the namespace, pending: offsets still writable
-        source.add(Sampler.for_namespace(ns, **kw).start())
-        if rec.watcher is not None:
-            rec.poll_tree()          # frozen by the sampler's entry
+        add(source, ns, recorder=rec, **kw)   # the tree pending, then frozen by the sampler
 
 
 def _join(rec: Any, lab: Any, source: Any, args: argparse.Namespace,
           kw: dict[str, Any]) -> None:
     """Join each --pid/--ns-file namespace and start its sampler (foreign.join)."""
-    from ..clocks.sampler import Sampler
+    from ..session.sampling import add
     from ._options import join_existing
 
     for ns in join_existing(lab, args):
-        source.add(Sampler.for_namespace(ns, **kw).start())
-        if rec.watcher is not None:
-            rec.poll_tree()
+        add(source, ns, recorder=rec, **kw)
 
 
 def _check_writable(out: Path) -> None:

@@ -69,10 +69,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _sample(args: argparse.Namespace, lab: Any, namespaces: list[Any]) -> int:
-    from ..clocks.sampler import SamplerSet
+    from ..session.sampling import samplers as start_samplers
 
     interrupted = False
-    with SamplerSet.start(lab, namespaces, rate=args.rate, clocks=args.clocks) as source:
+    with start_samplers(lab, namespaces, rate=args.rate, clocks=args.clocks) as source:
         keep = {ch.id: _Keeper() for ch in source.channels()}
         progress = _Progress(sys.stderr, args.duration, source)
         start = time.monotonic()

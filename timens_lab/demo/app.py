@@ -347,7 +347,7 @@ class _ReplayDash:
     """Divergence plot and tree over a looping shipped recording (no panel: nothing to drive)."""
 
     def __init__(self, fps: float) -> None:
-        from ..recording.replay import open_source
+        from ..session.mode import open_source
         from ..views import DivergencePlot, LiveTree, LiveView, TreePlot
 
         self.source = open_source(mode="replay")

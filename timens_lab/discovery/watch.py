@@ -26,26 +26,15 @@ import itertools
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Literal
 
 from . import procfs
+from .events import Event, EventKind
 from .nsinfo import Discovery, NamespaceInfo
 from .scan import Scanner
 
-EventKind = Literal["appeared", "frozen", "member_joined", "member_left", "vanished"]
+__all__ = ["Event", "EventKind", "Watcher"]
+
 Key = tuple[str, int, int]   # ("id", ns_id, 0) or ("ino", inode, generation)
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Event:
-    """One change. ``pid``/``comm`` are set for member events."""
-
-    kind: EventKind
-    inode: int
-    ns_id: int | None
-    state: str                  # the namespace's state after the change ("gone" when vanished)
-    pid: int | None = None
-    comm: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

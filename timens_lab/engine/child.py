@@ -16,19 +16,21 @@ import signal
 import threading
 import time
 import weakref
-from typing import IO, TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import IO, Any
 
-if TYPE_CHECKING:
-    from .lab import Lab
+#: Asks the helper for a pid's exit status (None: not exited yet); the Lab hands it over, so
+#: a Child knows nothing else of its Lab (engine/_port.py).
+Status = Callable[[int], int | None]
 
 
 class Child:
     """A running (or finished) process. ``returncode`` is negative for a signal, as in subprocess."""
 
-    def __init__(self, lab: Lab, pid: int, pidfd: int, argv: list[str], namespace: Any,
+    def __init__(self, status: Status, pid: int, pidfd: int, argv: list[str], namespace: Any,
                  time_ns: int | None, stdin: IO[bytes] | None = None,
                  stdout: IO[bytes] | None = None, stderr: IO[bytes] | None = None) -> None:
-        self._lab = lab
+        self._status = status
         self.pid = pid
         self.pidfd = pidfd
         #: closes the pidfd once, by close() or when this object is collected (never twice: a
@@ -117,7 +119,7 @@ class Child:
                 return
             deadline = time.monotonic() + 5
             while time.monotonic() < deadline:
-                rc = self._lab._status(self.pid)
+                rc = self._status(self.pid)
                 if rc is not None:
                     self.returncode = rc
                     self._close()

@@ -22,7 +22,7 @@ import threading
 import weakref
 from collections.abc import Mapping, Sequence
 from subprocess import DEVNULL, PIPE
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from .._pyexec import python_argv
 from ..errors import (
@@ -41,6 +41,9 @@ from . import _args, _wire
 from ._args import OffsetsNs, StdioArg
 from .child import Child
 from .namespace import Duration, JoinedNamespace, TimeNamespace
+
+if TYPE_CHECKING:
+    from ._port import Port
 
 __all__ = ["DEVNULL", "PIPE", "Child", "JoinedNamespace", "Lab", "TimeNamespace"]
 
@@ -127,7 +130,7 @@ class Lab:
                 if parent is not None and err.context.get("frozen"):
                     parent._update({"frozen": True})  # its failed holder had entered it
                 raise
-            ns = TimeNamespace(self, info, name=name, parent=parent)
+            ns = TimeNamespace(self._port, info, name=name, parent=parent)
             if parent is not None:
                 parent._update({"frozen": True})
             self._namespaces.append(ns)
@@ -157,7 +160,7 @@ class Lab:
         """
         spec = _args.target_spec(target)
         info = self._call("inspect", target=spec)
-        return JoinedNamespace(self, spec, info)
+        return JoinedNamespace(self._port, spec, info)
 
     @property
     def namespaces(self) -> list[TimeNamespace]:
@@ -171,25 +174,6 @@ class Lab:
     def spawn(self, argv: Sequence[str | os.PathLike[str]], **kw: Any) -> Child:
         """Run argv in the helper's own namespace (the reference 'host' for this Lab)."""
         return self._spawn(None, argv, **kw)
-
-    def sampler(self, **kw: Any) -> Any:
-        """A host reference sampler (see sampler.Sampler.for_host); ``with lab.sampler() as s:``."""
-        from ..clocks.sampler import Sampler
-
-        return Sampler.for_host(self, **kw)
-
-    def samplers(self, namespaces: Sequence[TimeNamespace], **kw: Any) -> Any:
-        """A started SamplerSet (a Source): the host reference plus one sampler per namespace."""
-        from ..clocks.sampler import SamplerSet
-
-        return SamplerSet.start(self, namespaces, **kw)
-
-    def record(self, path: str | os.PathLike[str], source: Any, **kw: Any) -> Any:
-        """Record ``source`` (e.g. lab.samplers(...)) and this Lab's namespace tree to ``path``
-        (recorder.record: a versioned .tnsrec file, renamed into place only when complete)."""
-        from ..recording.tap import record
-
-        return record(path, source, lab=self, **kw)
 
     def lineage(self) -> dict[int, int | None]:
         """Our spawn records: namespace inode → the inode it was created from (None: the host)."""
@@ -247,6 +231,13 @@ class Lab:
         return f"<Lab {state}, {len(self.namespaces)} namespaces, rootless={self.rootless}>"
 
     # --- plumbing shared with TimeNamespace / Child
+
+    @property
+    def _port(self) -> Port:
+        """What a namespace handle may ask of this Lab (engine/_port.py). Made per handle, never
+        kept here: a Lab referring to its own port would be a reference cycle, and a dropped
+        Lab must die by reference counting, at once, not at the next garbage collection."""
+        return _LabPort(self)
 
     def _call(self, op: str, fds: Sequence[int] = (), **args: Any) -> dict[str, Any]:
         reply, got = self._call_fds(op, fds, **args)
@@ -342,14 +333,47 @@ class Lab:
         finally:
             for fd in to_close:
                 os.close(fd)
-        return Child(self, reply["pid"], got[0], args, namespace, reply.get("time_ns"), *ours)
+        return Child(self._status, reply["pid"], got[0], args, namespace, reply.get("time_ns"),
+                     *ours)
 
     def _start_c(self, target: dict[str, Any] | None, fn: str, arg: bytes, fds: Sequence[int],
                  namespace: Any = None) -> Child:
         _args.entry_arg(fn, arg)  # the helper checks again: this is the early, cheap one
         reply, got = self._call_fds("start_c", list(fds), target=target, fn=fn,
                                     arg=base64.b64encode(arg).decode(), keep=list(range(len(fds))))
-        return Child(self, reply["pid"], got[0], [fn], namespace, reply.get("time_ns"))
+        return Child(self._status, reply["pid"], got[0], [fn], namespace, reply.get("time_ns"))
+
+
+class _LabPort:
+    """The :class:`~timens_lab.engine._port.Port` a Lab hands its namespaces: its requests and
+    bookkeeping, nothing more (a namespace never reaches into the Lab itself)."""
+
+    __slots__ = ("lab",)
+
+    def __init__(self, lab: Lab) -> None:
+        self.lab = lab
+
+    @property
+    def closed(self) -> bool:
+        return self.lab.closed
+
+    def call(self, op: str, **args: Any) -> dict[str, Any]:
+        return self.lab._call(op, **args)
+
+    def spawn(self, target: dict[str, Any] | None, argv: Sequence[str | os.PathLike[str]], *,
+              namespace: Any, **kw: Any) -> Child:
+        return self.lab._spawn(target, argv, namespace=namespace, **kw)
+
+    def start_c(self, target: dict[str, Any] | None, fn: str, arg: bytes, fds: Sequence[int],
+                namespace: Any) -> Child:
+        return self.lab._start_c(target, fn, arg, fds, namespace=namespace)
+
+    def namespace(self, monotonic: Duration, boottime: Duration, *, parent: Any,
+                  **kw: Any) -> TimeNamespace:
+        return self.lab.namespace(monotonic, boottime, parent=parent, **kw)
+
+    def forget(self, ns: Any) -> None:
+        self.lab._forget(ns)
 
 
 def _stdio(index: int, spec: StdioArg) -> tuple[int | None, IO[bytes] | None]:

@@ -1,6 +1,7 @@
 """The namespaces a Lab hands out: ones it created (TimeNamespace) and ones it joined.
 
-Both are thin handles: every action is a request to the Lab's helper (lab.py, _helper_ops.py).
+Both are thin handles: every action is a request to the Lab's helper (_helper_ops.py), made
+through the :class:`~timens_lab.engine._port.Port` their Lab hands them (never its private methods).
 """
 
 from __future__ import annotations
@@ -13,23 +14,28 @@ from ..errors import OffsetTypeError, TimensError
 from ..offsets import Offsets, format_duration, parse_duration
 
 if TYPE_CHECKING:
+    from ._port import Port
     from .child import Child
-    from .lab import Lab
 
 Duration = str | int | float | None
 
 
 class _Target:
-    lab: Lab
+    _port: Port
     _target: dict[str, Any]
     inode: int
     ns_id: int | None
+
+    @property
+    def lab(self) -> Any:
+        """The Lab this handle belongs to."""
+        return self._port.lab
 
     def spawn(self, argv: Sequence[str | os.PathLike[str]], **kw: Any) -> Child:
         """Start argv inside this namespace; keywords as subprocess.Popen (stdin/stdout/stderr
         accept None = inherit, PIPE, DEVNULL, an fd or a file; env, cwd)."""
         try:
-            child = self.lab._spawn(self._target, argv, namespace=self, **kw)
+            child = self._port.spawn(self._target, argv, namespace=self, **kw)
         except TimensError as err:
             if err.context.get("frozen"):  # it failed after entering: frozen all the same
                 self._entered()
@@ -39,29 +45,20 @@ class _Target:
 
     def start_c(self, fn: str, arg: bytes, fds: Sequence[int] = ()) -> Child:
         """Run the C entry point ``fn(arg)`` in a child joined to this namespace; fds → 3, 4, ..."""
-        child = self.lab._start_c(self._target, fn, arg, fds, namespace=self)
+        child = self._port.start_c(self._target, fn, arg, fds, namespace=self)
         self._entered()
         return child
 
     def _entered(self) -> None:
         pass
 
-    def sampler(self, **kw: Any) -> Any:
-        """A clock sampler inside this namespace (sampler.Sampler.for_namespace): rate=, clocks=.
-
-        Its process enters the namespace, so a pending namespace becomes frozen.
-        """
-        from ..clocks.sampler import Sampler
-
-        return Sampler.for_namespace(self, **kw)
-
 
 class TimeNamespace(_Target):
     """A time namespace this Lab created. ``state``: pending → frozen (first entry) → closed."""
 
-    def __init__(self, lab: Lab, info: dict[str, Any], *, name: str | None,
+    def __init__(self, port: Port, info: dict[str, Any], *, name: str | None,
                  parent: TimeNamespace | None) -> None:
-        self.lab = lab
+        self._port = port
         self.id: int = info["id"]
         self.name = name or f"ns{self.id}"
         self.parent = parent
@@ -76,7 +73,7 @@ class TimeNamespace(_Target):
 
     @property
     def state(self) -> Literal["pending", "frozen", "closed"]:
-        if self._info.get("closed") or self.lab.closed:
+        if self._info.get("closed") or self._port.closed:
             return "closed"
         return "frozen" if self._info.get("frozen") else "pending"
 
@@ -106,7 +103,7 @@ class TimeNamespace(_Target):
     def offsets(self) -> Offsets:
         """The offsets as the kernel has them now (read from /proc/<holder>/timens_offsets)."""
         if self.state != "closed":
-            self._update(self.lab._call("describe", ns=self.id))
+            self._update(self._port.call("describe", ns=self.id))
         return Offsets(self._info["monotonic_ns"], self._info["boottime_ns"])
 
     @offsets.setter
@@ -126,13 +123,14 @@ class TimeNamespace(_Target):
                             parse_duration(boottime) if boottime is not None else None)
 
     def _set_ns(self, mono: int | None, boot: int | None) -> Offsets:
-        self._update(self.lab._call("set_offsets", ns=self.id, monotonic_ns=mono, boottime_ns=boot))
+        self._update(self._port.call("set_offsets", ns=self.id, monotonic_ns=mono, boottime_ns=boot))
         return Offsets(self._info["monotonic_ns"], self._info["boottime_ns"])
 
     def namespace(self, monotonic: Duration = None, boottime: Duration = None,
                   **kw: Any) -> TimeNamespace:
         """A namespace created from inside this one: it starts with this one's offsets."""
-        return self.lab.namespace(monotonic, boottime, parent=self, **kw)
+        nested: TimeNamespace = self._port.namespace(monotonic, boottime, parent=self, **kw)
+        return nested
 
     @property
     def label(self) -> str:
@@ -143,8 +141,8 @@ class TimeNamespace(_Target):
     def close(self) -> None:
         """Kill its processes (and namespaces nested in it) and let the namespace go."""
         if self.state != "closed":
-            self.lab._call("close_ns", ns=self.id)
-        self.lab._forget(self)
+            self._port.call("close_ns", ns=self.id)
+        self._port.forget(self)
 
     kill = close
 
@@ -159,8 +157,8 @@ class JoinedNamespace(_Target):
 
     state = "frozen"
 
-    def __init__(self, lab: Lab, target: dict[str, Any], info: dict[str, Any]) -> None:
-        self.lab = lab
+    def __init__(self, port: Port, target: dict[str, Any], info: dict[str, Any]) -> None:
+        self._port = port
         self._target = target
         self.inode = int(info["inode"])
         self.ns_id = info.get("ns_id")

@@ -1,6 +1,6 @@
 """The probe's judgement: each check from the facts, and errno → (why, one-line remediation).
 
-Pure functions over :class:`timens_lab.probing.check.Facts` and the child's report, so every rule is
+Pure functions over :class:`timens_lab.probing.model.Facts` and the child's report, so every rule is
 unit-tested with invented machines (Ubuntu with AppArmor, Docker with seccomp, limits at 0).
 The errno meanings follow unshare(2), time_namespaces(7) and kernel-timens.md §10.
 """
@@ -14,7 +14,7 @@ from typing import Any
 
 from ..linux import CAP_SYS_ADMIN, CAP_SYS_TIME
 from ..offsets import format_duration
-from .check import EXEC_SEMANTICS_KERNEL, MIN_KERNEL, Check, Facts
+from .model import EXEC_SEMANTICS_KERNEL, MIN_KERNEL, Check, Facts
 
 CONFIG_HINT = "use Linux ≥ 5.6 built with CONFIG_TIME_NS=y (most distribution kernels since 2020)"
 SECCOMP_HINT = ("a seccomp filter refuses it: in Docker/Podman run with "

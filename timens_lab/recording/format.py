@@ -1,12 +1,12 @@
 """Recordings: a session's samples, namespaces and tree events in one compact, checked file.
 
 A recording is what :mod:`timens_lab.recording.replay` plays back where the kernel says no (Binder, a
-locked-down container, Ubuntu's AppArmor userns restriction). :class:`Recorder` taps any
-:class:`~timens_lab.source.Source` (and, optionally, a namespace
-:class:`~timens_lab.discovery.watch.Watcher`) and writes everything that passes through it:
+locked-down container, Ubuntu's AppArmor userns restriction). This module reads and writes the
+format; the recorder (:mod:`.tap`, a Source tap) and the writer (:mod:`.writer`, the partial file
+and its atomic rename) build on it, and :func:`timens_lab.session.record` assembles them:
 
 >>> with SamplerSet.start(lab, [ns], rate=100) as live:                # doctest: +SKIP
-...     with Recorder("run.tnsrec", live, watcher=Watcher(), lab=lab) as source:
+...     with record("run.tnsrec", live, lab=lab) as source:
 ...         ...                     # read from ``source`` as from ``live``: it is recorded
 
 Format, version 1.0 (``.tnsrec``; all integers little-endian)
@@ -421,7 +421,7 @@ class _Reader:
                                                   for by, t in obj["trees"].items()}))
 
     def _events(self, payload: bytes) -> None:
-        from ..discovery.watch import Event
+        from ..discovery.events import Event
 
         obj = _unz_json(payload)
         t = int(obj["t_ns"])
@@ -460,14 +460,4 @@ def _unz_json(payload: bytes) -> Any:
     return obj
 
 
-__all__ = ["MAGIC", "SUFFIX", "VERSION", "Recording", "load", "loads", "read_meta"]  # + Recorder, record
-
-
-def __getattr__(name: str) -> Any:
-    # Recorder lives in recorder.py (it imports this module for the format); re-exported here
-    # lazily so ``from timens_lab.recording.format import Recorder`` works without an import cycle.
-    if name in ("Recorder", "record"):
-        from . import tap as recorder
-
-        return getattr(recorder, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__ = ["MAGIC", "SUFFIX", "VERSION", "Recording", "load", "loads", "read_meta"]

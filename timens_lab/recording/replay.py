@@ -1,7 +1,7 @@
-"""Replay a recording as if it were live, and pick live or replay automatically.
+"""Replay a recording as if it were live.
 
->>> source = open_source(recording="tour")     # live where the kernel allows, else the replay
->>> source.mode, source.banner                 # "replay", "REPLAY · recorded ... Live mode is off: ..."
+>>> source = Replay("tour")                    # a shipped recording, or a path
+>>> source.mode, source.banner                 # "replay", "REPLAY · 8 time namespaces + host ..."
 >>> view = LiveView([DivergencePlot(source), LiveTree(TreePlot(), source.tree)])
 
 :class:`Replay` implements :class:`~timens_lab.source.Source` over a recording
@@ -11,10 +11,9 @@ get the same arrays, in the same order and at the same pace as the live samplers
 Nothing but ``mode == "replay"`` and ``banner`` tells it apart. ``tree()`` and :meth:`watcher`
 serve the recorded namespace trees and watch events on the same clock.
 
-:func:`open_source` is what notebooks call: a live :class:`~timens_lab.session.scenario.LiveSession` (a
-SamplerSet that also serves trees) when the probe says time namespaces work, else a Replay of a
-recording shipped in ``timens_lab/data`` (made by ``make recordings``) whose banner says why live
-mode is off, with the probe's hint. ``TIMENS_LAB_MODE=replay`` forces the replay, ``live`` forces live mode.
+Choosing between live and replay is the session layer's job
+(:func:`timens_lab.session.open_source`): it hands a Replay the probe's ``reason`` and ``hint``
+for its banner when live mode is off.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ import html
 import math
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,14 +31,12 @@ import numpy as np
 
 from ..discovery.treemodel import Tree
 from ..errors import RecordingError
-from ..source import HOST, Channel, ChannelStats, Source
-from .format import SUFFIX, Recording, load, read_meta
+from ..source import HOST, Channel, ChannelStats
+from .format import SUFFIX, Recording, load
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 #: The shipped recording open_source() replays when none is named.
 DEFAULT_RECORDING = "tour"
-MODE_ENV = "TIMENS_LAB_MODE"
-MODES = ("auto", "live", "replay")
 
 
 def shipped() -> dict[str, Path]:
@@ -291,53 +288,3 @@ class ReplayWatcher:
 
     def tree(self, by: Literal["owner", "lineage"] = "lineage") -> Tree:
         return self.replay.tree(by)
-
-
-def open_source(namespaces: Iterable[Any] | None = None, *,
-                recording: str | os.PathLike[str] | None = None, lab: Any = None,
-                rate: float | None = None, speed: float = 1.0,
-                mode: str | None = None) -> Source:
-    """Live samplers where time namespaces work, else a replay that says why.
-
-    Args:
-        namespaces: for live mode: TimeNamespace objects (of ``lab``) or specs such as
-            ``"monotonic=1h,boottime=2d"``; None: the namespaces of ``recording``'s scenario.
-        recording: the recording to replay (a shipped name or a path; None: the default), and
-            in live mode the scenario to recreate when ``namespaces`` is None.
-        lab: the Lab for live mode (None: one is made, and closed with the source).
-        rate: samples per second per namespace in live mode (None: the scenario's, or 100).
-        speed: replay speed (``math.inf``: all at once).
-        mode: ``"auto"`` (probe), ``"live"`` or ``"replay"``; None reads ``TIMENS_LAB_MODE``.
-
-    Raises:
-        ValueError: an unknown mode.
-        TimensError: live mode was forced and the kernel refused (with its hint).
-    """
-    from ..probing.check import probe
-
-    env_mode = os.environ.get(MODE_ENV, "").strip().lower()
-    chosen = (mode or env_mode or "auto").strip().lower()
-    if chosen not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(MODES)}, not {chosen!r}")
-    reason = hint = None
-    if chosen == "auto":
-        result = probe()
-        if result.time_namespaces:
-            chosen = "live"
-        else:
-            chosen, reason, hint = "replay", result.reason, result.hint
-    elif chosen == "replay":
-        result = probe()   # cached; forced by TIMENS_LAB_MODE=replay, it says so itself
-        if not result.time_namespaces:
-            reason, hint = result.reason, result.hint
-        else:
-            reason = "a replay was asked for (open_source(mode='replay'))"
-            hint = "open_source(mode='auto') uses live namespaces where the kernel allows them"
-    if chosen == "replay":
-        return Replay(recording, speed, reason=reason, hint=hint)
-    from ..session.scenario import start_live
-
-    scenario = None
-    if namespaces is None:
-        scenario = read_meta(recording_path(recording)).get("scenario")
-    return start_live(namespaces, lab=lab, scenario=scenario, rate=rate)

@@ -4,7 +4,7 @@
 >>> from timens_lab.session.foreign import join
 >>> with Lab() as lab:                                            # doctest: +SKIP
 ...     ns = join(lab, pid=4242)          # e.g. a container's init (timens-lab tree names it)
-...     with lab.samplers([ns]) as source:
+...     with samplers(lab, [ns]) as source:       # timens_lab.session.samplers
 ...         ...
 
 :func:`look` says what a pid's or a file's namespace is (discovery: state, offsets, container)
@@ -50,7 +50,8 @@ class ForeignNamespace(JoinedNamespace):
 
     def __init__(self, lab: Lab, joined: JoinedNamespace, info: NamespaceInfo | None,
                  name: str, what: str) -> None:
-        super().__init__(lab, joined._target, {"inode": joined.inode, "ns_id": joined.ns_id})
+        super().__init__(joined._port, joined._target,
+                         {"inode": joined.inode, "ns_id": joined.ns_id})
         self.info = info
         self.name = name                       # the sampler channel id: "pid4242", "file1"
         self.offsets: Offsets | None = info.offsets if info is not None else None
@@ -101,7 +102,7 @@ def look(pid: int | None = None, path: str | os.PathLike[str] | None = None
 def join(lab: Lab, pid: int | None = None, path: str | os.PathLike[str] | None = None, *,
          freeze: bool = False, name: str | None = None,
          warn: Callable[[str], Any] = _stderr) -> ForeignNamespace:
-    """Enter a namespace made by someone else, for sampling (``lab.samplers([ns])``).
+    """Enter a namespace made by someone else, for sampling (``samplers(lab, [ns])``).
 
     Args:
         lab: the Lab whose helper enters it.

@@ -1,7 +1,7 @@
 """A live session with the extras a Replay has: the namespace tree, and a Lab it may own.
 
-:func:`start_live` is the live half of :func:`timens_lab.recording.replay.open_source`: it creates the
-namespaces (from specs, or from a recording's scenario, so live and replay show the same
+:func:`start_live` is the live half of :func:`timens_lab.session.mode.open_source`: it creates
+the namespaces (from specs, or from a recording's scenario, so live and replay show the same
 namespaces under the same names) and starts a :class:`LiveSession`: a
 :class:`~timens_lab.clocks.sampler.SamplerSet` whose ``tree()`` answers like :meth:`Replay.tree
 <timens_lab.recording.replay.Replay.tree>` and whose ``close()`` also closes a Lab it made.
@@ -30,7 +30,7 @@ class LiveSession(SamplerSet):
     def tree(self, by: Literal["owner", "lineage"] = "lineage") -> Tree:
         from ..discovery.scan import discover
         from ..discovery.trees import lineage_tree, owner_tree
-        from ..recording.tap import restrict, session_hints, session_scope
+        from .scope import restrict, session_hints, session_scope
 
         d = discover()
         scope = session_scope(self.lab, self.channels())

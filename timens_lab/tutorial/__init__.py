@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
+from .._version import __version__
 from ._exp import (
     ClockReading,
     Cost,
@@ -303,7 +303,7 @@ def live_source(lab: Any, namespaces: Sequence[Any] = (), *, rate: float = 1000.
 
     Wrapped in a :class:`Tee`, so claims can look at everything the views were shown.
     """
-    from ..recording.replay import open_source
+    from ..session.mode import open_source
     from ._tape import unwrap
 
     if mode() == "replay":

@@ -8,9 +8,11 @@
 >>> dash.snapshot()                    # the figures' final frame stays in the saved notebook
 >>> dash.close()                       # stops its samplers
 
-:meth:`Dashboard.for_lab` is the only place that wires engine pieces (samplers, discovery);
-the views themselves never touch the kernel, and ``Dashboard(...)`` accepts any Source and any
-tree provider (a replay, a synthetic source, a fixed Tree).
+:meth:`Dashboard.for_lab` asks the session layer for the wiring
+(:func:`~timens_lab.session.explorer.lab_scene`: samplers, discovery, the panel's controller);
+the views themselves never touch the Lab or the kernel, and ``Dashboard(...)`` accepts any
+Source, any tree provider (a replay, a synthetic source, a fixed Tree) and any panel
+:class:`~timens_lab.views.panel.Controller`.
 """
 
 from __future__ import annotations
@@ -64,15 +66,15 @@ def _remove(tree: Tree, key: str) -> None:
 class Dashboard:
     """Panel, tree and divergence plot in one widget, driven by one LiveView."""
 
-    def __init__(self, lab: Any, source: Source, *,
+    def __init__(self, control: Any, source: Source, *,
                  tree_provider: Callable[[], Tree] | None = None,
                  sampler_factory: SamplerFactory | None = None,
                  clocks: Sequence[str] = ("monotonic", "boottime", "realtime"),
                  fps: float = 12.0, tree_interval: float = 1.0,
                  duration: float | None = None) -> None:
-        self.lab = lab
         self.source = source
-        self.panel = Panel(lab, sampler_factory=sampler_factory)
+        #: ``control``: a panel Controller, or a Lab (the panel wraps it in a LabControl)
+        self.panel = Panel(control, sampler_factory=sampler_factory)
         self.plot = DivergencePlot(source, clocks, figsize=(9.0, 4.2))
         self.tree = TreePlot(figsize=(5.6, 3.6), on_select=self._tree_selected,
                              title=f"{'lineage' if tree_provider else 'namespace'} tree")
@@ -88,33 +90,18 @@ class Dashboard:
     @classmethod
     def for_lab(cls, lab: Any, *, rate: float = 200.0, tree: str = "lineage",
                 **kw: Any) -> Dashboard:
-        """Wire a Lab: a host reference sampler, samplers added by the panel, and a tree from
-        discovery (``tree="lineage"`` with the lab's own spawn records, or ``"owner"``).
+        """A dashboard over a live Lab: a host reference sampler, samplers added by the panel,
+        and a tree from discovery (``tree="lineage"`` with the lab's own spawn records, or
+        ``"owner"``), wired by :func:`timens_lab.session.explorer.lab_scene`.
 
         Raises:
             SpawnError: the host sampler could not start.
         """
-        from ..clocks.sampler import Sampler, SamplerSet
-        from ..discovery import trees
-        from ..discovery.watch import Watcher
+        from ..session.explorer import lab_scene
 
-        if tree not in ("lineage", "owner"):
-            raise ValueError(f"tree must be 'lineage' or 'owner', not {tree!r}")
-        source = SamplerSet(Sampler.for_host(lab, rate=rate).start())
-        watcher = Watcher()
-
-        def provider() -> Tree:
-            watcher.poll()
-            d = watcher.discovery
-            assert d is not None
-            t = (trees.lineage_tree(d, hints=lab.lineage()) if tree == "lineage"
-                 else trees.owner_tree(d))
-            return prune_members(t)
-
-        def sampler_factory(ns: Any, rate: float | None, clocks: tuple[str, ...]) -> Any:
-            return source.add(Sampler.for_namespace(ns, rate=rate, clocks=clocks).start())
-
-        dash = cls(lab, source, tree_provider=provider, sampler_factory=sampler_factory, **kw)
+        scene = lab_scene(lab, rate=rate, tree=tree)  # type: ignore[arg-type]
+        dash = cls(scene.control, scene.source, tree_provider=lambda: prune_members(scene.tree()),
+                   **kw)
         dash.tree.title = f"{tree} tree"
         dash.tree.ax.set_title(dash.tree.title, fontsize=10, loc="left")
         return dash

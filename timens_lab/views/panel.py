@@ -1,5 +1,7 @@
 """The control panel: ipywidgets over the same public API a user types (``Lab``, namespaces,
-samplers). No kernel calls here; every action is one call on the lab or a namespace.
+samplers). No kernel calls here, and no Lab: every action is one call on a :class:`Controller`
+(the session layer's :class:`~timens_lab.session.control.LabControl` drives a Lab) or on a
+namespace handle it returned.
 
 Each button's callback is a plain method (``create()``, ``apply_offsets()``, ``run_command()``,
 ``start_sampler()``, ``enter_pid()``, ``kill()``, ``toggle_pause()``), so it can be driven
@@ -16,7 +18,7 @@ import html
 import shlex
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import ipywidgets as W
 import traitlets
@@ -31,23 +33,43 @@ _UNIT_NS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": NSEC, "min": 60 * NSEC,
 ROOTLESS = (("auto", None), ("rootless", True), ("as root", False))
 
 SamplerFactory = Callable[[Any, float | None, tuple[str, ...]], Any]
-#: (lab, pid) → a handle on pid's time namespace: foreign.join (offsets and container from
-#: discovery) by default; tests pass ``lambda lab, pid: lab.enter(pid)``.
-Joiner = Callable[[Any, int], Any]
 
 
-def _default_joiner(lab: Any, pid: int) -> Any:
-    from ..session.foreign import join
+@runtime_checkable
+class Controller(Protocol):
+    """What the panel does to namespaces; :class:`~timens_lab.session.control.LabControl`
+    implements it over a Lab. Handles it returns are used through their public API (``state``,
+    ``offsets``, ``set_offsets``, ``spawn``, ``close``...)."""
 
-    return join(lab, pid=pid)
+    def namespaces(self) -> list[Any]:
+        """The namespaces created through it and still known, in creation order."""
+
+    def create(self, *, offsets: Any, rootless: bool | None) -> Any:
+        """A new, pending namespace with these offsets (as ``Lab.namespace(offsets=)`` takes)."""
+
+    def enter(self, pid: int) -> Any:
+        """A handle on the time namespace ``pid`` lives in."""
+
+    def join(self, pid: int) -> Any:
+        """A handle on ``pid``'s namespace made by anyone, ready to be sampled."""
+
+    def member_of(self, inode: int) -> int | None:
+        """A pid inside the time namespace ``inode`` (to join it through), or None."""
+
+    def start_sampler(self, ns: Any, rate: float | None, clocks: tuple[str, ...]) -> Any:
+        """A started sampler in ``ns`` that feeds the plotted Source."""
 
 
-def _default_member(inode: int) -> int | None:
-    """The eldest visible member of a time namespace (a pid to join it through), or None."""
-    from ..discovery.scan import discover
+def _control(control: Any, **kw: Any) -> Controller:
+    """``control`` itself if it is a Controller, else a LabControl over it (a Lab)."""
+    if isinstance(control, Controller):
+        if any(v is not None for v in kw.values()):
+            raise TypeError(f"{', '.join(k for k, v in kw.items() if v is not None)}: give "
+                            "these to the Controller, not to the Panel")
+        return control
+    from ..session.control import LabControl
 
-    ns = discover().get(inode)
-    return ns.members[0].pid if ns is not None and ns.members else None
+    return LabControl(control, **kw)
 
 
 def split_duration(ns: int) -> tuple[float, str]:
@@ -56,16 +78,6 @@ def split_duration(ns: int) -> tuple[float, str]:
         if ns % _UNIT_NS[unit] == 0:
             return ns // _UNIT_NS[unit], unit
     return ns, "ns"  # pragma: no cover - "ns" always divides
-
-
-def _default_sampler(ns: Any, rate: float | None, clocks: tuple[str, ...]) -> Any:
-    """``ns.sampler(...)`` where the namespace has one; the panel itself never starts
-    processes, so without it the sampler must come from whoever owns the plotted Source."""
-    if hasattr(ns, "sampler"):
-        return ns.sampler(rate=rate, clocks=clocks)
-    raise _InputError("this panel has no sampler wired to a plot",
-                      "use Dashboard.for_lab(lab), or pass Panel(lab, sampler_factory=...) that "
-                      "adds a Sampler to the Source the plot reads")
 
 
 class OffsetInput:
@@ -92,15 +104,15 @@ class Panel(traitlets.HasTraits):
     #: the selected namespace as a tree key, ``time:<inode>`` (None: nothing selected)
     selected = traitlets.Unicode(None, allow_none=True)
 
-    def __init__(self, lab: Any, *, sampler_factory: SamplerFactory | None = None,
+    def __init__(self, control: Any, *, sampler_factory: SamplerFactory | None = None,
                  on_sampler: Callable[[Any, Any], None] | None = None,
-                 joiner: Joiner | None = None,
+                 joiner: Callable[[Any, int], Any] | None = None,
                  member_of: Callable[[int], int | None] | None = None) -> None:
+        """``control``: a :class:`Controller`, or a Lab (then wrapped in the session's
+        LabControl with ``sampler_factory``, ``joiner`` and ``member_of``)."""
         super().__init__()
-        self.lab = lab
-        self.joiner = joiner or _default_joiner
-        self.member_of = member_of or _default_member
-        self.sampler_factory = sampler_factory or _default_sampler
+        self.control = _control(control, sampler_factory=sampler_factory, joiner=joiner,
+                                member_of=member_of)
         self.on_sampler = on_sampler
         self.entered: list[Any] = []          # handles from lab.enter(pid), not in lab.namespaces
         self.samplers: dict[str, list[Any]] = {}
@@ -163,6 +175,12 @@ class Panel(traitlets.HasTraits):
         ], layout=W.Layout(min_width="560px", flex="0 0 auto"))
         self.refresh()
 
+    @property
+    def sampler_factory(self) -> SamplerFactory:
+        """``(ns, rate, clocks) → sampler``: the controller's, for callers that start samplers
+        the panel then does not track (the stage demo's scenarios)."""
+        return self.control.start_sampler
+
     def _ipython_display_(self) -> None:
         from IPython.display import display
 
@@ -172,7 +190,7 @@ class Panel(traitlets.HasTraits):
 
     def namespaces(self) -> list[Any]:
         """Namespaces of the lab, then those entered by pid, in creation order."""
-        own = list(self.lab.namespaces)
+        own = list(self.control.namespaces())
         return own + [h for h in self.entered if all(h is not n for n in own)]
 
     def current(self) -> Any | None:
@@ -234,7 +252,7 @@ class Panel(traitlets.HasTraits):
         if ns is None and key.startswith("time:") and key[5:].isdigit():
             # Not this lab's (a container's, another tool's): offer it through a member's pid.
             try:
-                pid = self.member_of(int(key[5:]))
+                pid = self.control.member_of(int(key[5:]))
             except (OSError, TimensError):
                 pid = None
             if pid is not None:
@@ -244,9 +262,9 @@ class Panel(traitlets.HasTraits):
     # --- actions (button callbacks)
 
     def create(self) -> Any | None:
-        """lab.namespace(offsets=…, rootless=…) from the inputs."""
+        """A namespace with the offsets (and mode) from the inputs (``Lab.namespace``)."""
         with self._action():
-            ns = self.lab.namespace(offsets=self._offsets(), rootless=self.rootless.value)
+            ns = self.control.create(offsets=self._offsets(), rootless=self.rootless.value)
             self.refresh()
             self.namespace.value = _name(ns)
             self._say(f"created {_label(ns)} ({_state(ns)})")
@@ -289,7 +307,7 @@ class Panel(traitlets.HasTraits):
             if not clocks:
                 raise _InputError("no clock chosen", "select at least one clock to sample")
             rate = self.rate.value if self.rate.value > 0 else None
-            sampler = self.sampler_factory(ns, rate, clocks)
+            sampler = self.control.start_sampler(ns, rate, clocks)
             self.samplers.setdefault(_name(ns), []).append(sampler)
             if self.on_sampler is not None:
                 self.on_sampler(ns, sampler)
@@ -309,9 +327,9 @@ class Panel(traitlets.HasTraits):
             self._say("samplers paused" if self.paused else "samplers running")
 
     def enter_pid(self) -> Any | None:
-        """lab.enter(pid): a handle on the time namespace pid lives in."""
+        """A handle on the time namespace pid lives in (``Lab.enter``)."""
         with self._action():
-            handle = self.lab.enter(int(self.pid.value))
+            handle = self.control.enter(int(self.pid.value))
             if all(handle is not n for n in self.namespaces()):
                 self.entered.append(handle)
             self.refresh()
@@ -329,7 +347,7 @@ class Panel(traitlets.HasTraits):
                 raise _InputError(f"not a process id: {pid}", "type the pid of a process whose "
                                   "namespace to sample (`timens-lab tree` lists them)")
             handle = next((h for h in self.entered if getattr(h, "_target", None) == {"pid": pid}),
-                          None) or self.joiner(self.lab, pid)
+                          None) or self.control.join(pid)
             if all(handle is not n for n in self.namespaces()):
                 self.entered.append(handle)
             self.refresh()
