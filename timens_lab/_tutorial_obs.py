@@ -33,7 +33,7 @@ INITIAL_TIME_NS = 0xEFFFFFFA
 
 @taped
 def inode_reuse(lab: Any, tries: int = 6) -> list[tuple[int, int | None]]:
-    """Check 34: create a namespace, let it die, create the next: (inode, NS_GET_ID) each time.
+    """Behaviour 34: create a namespace, let it die, create the next: (inode, NS_GET_ID) each time.
 
     The user namespace of a rootless one is freed from a workqueue (free_user_ns), so wait a
     moment between close and create for its inode number to come back too.
@@ -190,6 +190,7 @@ class Tee:
     def __init__(self, source: Any) -> None:
         self.source = source
         self.kept: dict[str, list[np.ndarray]] = {}
+        self.closed = False
 
     @property
     def mode(self) -> str:
@@ -219,7 +220,10 @@ class Tee:
         return self.source.stats()  # type: ignore[no-any-return]
 
     def close(self) -> None:
-        self.source.close()
+        """Close the source once (a recorder finishes its file then); later calls do nothing."""
+        if not self.closed:
+            self.closed = True
+            self.source.close()
 
     def __getattr__(self, name: str) -> Any:  # tree(), watcher(), pause() ... of the source
         return getattr(self.source, name)
