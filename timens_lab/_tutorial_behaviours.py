@@ -50,7 +50,7 @@ BEHAVIOURS: tuple[Behaviour, ...] = (
               _N01, "proc-checks"),
     Behaviour(10, "write 'monotonic -10 500000000' and 'boottime 12345 6', read back",
               "each clock printed as '%-10s %10lld %9ld': name, seconds, nanoseconds", _N04,
-              "format"),
+              "format-raw"),
     Behaviour(11, "write '1 5 0\\n7 6 0' (clock ids)",
               "numeric ids are accepted, the whole write is taken", _N04, "numeric"),
     Behaviour(12, "write 'realtime 5 0'", "EINVAL: there is no REALTIME offset", _N04, "numeric"),

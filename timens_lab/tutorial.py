@@ -118,6 +118,7 @@ class _Session:
     claims: list[tuple[str, bool, str]] = dataclasses.field(default_factory=list)
     behaviours: set[int] = dataclasses.field(default_factory=set)   # checked and held
     sources: list[Any] = dataclasses.field(default_factory=list)    # live sources to close
+    recorded: list[Path] = dataclasses.field(default_factory=list)  # samples recorded
 
 
 class _Current:
@@ -172,6 +173,8 @@ def end(*, quiet: bool = False) -> None:
         return
     for source in session.sources:
         source.close()
+    for path in session.recorded:
+        path.chmod(0o644)   # package data, read by whoever replays (the writer makes it 0600)
     lab = session.lab
     real = lab._real if isinstance(lab, Proxy) else lab
     if real is not None:
@@ -418,6 +421,8 @@ def live_source(lab: Any, namespaces: Sequence[Any] = (), *, rate: float = 1000.
             from .recorder import record
 
             source = record(path, source, lab=unwrap(lab), note=f"notebooks/{name}.ipynb")
+            if session is not None:
+                session.recorded.append(path)
     tee = Tee(source)
     if session is not None:
         session.sources.append(tee)

@@ -30,6 +30,7 @@ No kernel calls here: the plot reads a :class:`~timens_lab.source.Source`, live 
 
 from __future__ import annotations
 
+import textwrap
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -62,6 +63,14 @@ STATUS_HZ = 4.0
 MAX_OFFSET_TICKS = 7
 _NICE_S = (1.0, 60.0, 3600.0, 86400.0, 365 * 86400.0)
 _BAND = (0.55, 0.55, 0.55, 0.3)
+
+
+def wrap_banner(text: str, fig: Figure, column: float = 0.18, fontsize: float = 7.0) -> str:
+    """``text`` wrapped to the width of the figure's right-hand column (``column`` of its width):
+    about 0.6 em per character at ``fontsize`` points, each line of ``text`` wrapped alone."""
+    width_pt = fig.get_figwidth() * 72 * column
+    chars = max(12, int(width_pt / (fontsize * 0.6)))
+    return "\n".join(textwrap.fill(line, chars) for line in text.splitlines() if line.strip())
 
 
 def seconds_label(v: float, _pos: object = None) -> str:
@@ -116,7 +125,7 @@ class DivergencePlot:
     def _build_axes(self) -> None:
         n = len(self.clocks)
         gs = self.fig.add_gridspec(2, n, hspace=0.08, wspace=0.32,
-                                   left=0.075, right=0.80, top=0.88, bottom=0.11)
+                                   left=0.12, right=0.80, top=0.88, bottom=0.11)
         self.ax_offset = [self.fig.add_subplot(gs[0, i]) for i in range(n)]
         self.ax_resid = [self.fig.add_subplot(gs[1, i], sharex=self.ax_offset[i])
                          for i in range(n)]
@@ -154,8 +163,10 @@ class DivergencePlot:
         self.status = self.ax_offset[0].text(0.0, 1.22, "", transform=self.ax_offset[0].transAxes,
                                              fontsize=8, va="bottom", ha="left",
                                              animated=self.blit)
-        self.banner = self.fig.text(0.99, 0.975, "", fontsize=8, va="top", ha="right",
-                                    color="#a04000")
+        # The right-hand column under the legend is free: a replay's banner (several long
+        # lines) goes there, wrapped to the column, so it never covers a title or a tick label.
+        self.banner = self.fig.text(0.815, 0.11, "", fontsize=7, va="bottom", ha="left",
+                                    color="#a04000", linespacing=1.25)
         self.legend: Any = None
 
     def _data_artists(self) -> list[Any]:
@@ -355,7 +366,7 @@ class DivergencePlot:
         self.legend = self.fig.legend(handles, labels, loc="upper left",
                                       bbox_to_anchor=(0.81, 0.88), fontsize=7, frameon=False,
                                       ncols=1 if len(handles) <= 20 else 2)
-        self.banner.set_text(self.source.banner or "")
+        self.banner.set_text(wrap_banner(self.source.banner or "", self.fig))
 
     def _ticks(self, i: int, values: set[float]) -> list[float]:
         """Ticks at the configured offsets when few, else at ±1 s, 1 min, 1 h, 1 d, 1 y."""
