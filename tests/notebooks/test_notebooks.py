@@ -1,7 +1,7 @@
 """The tutorial notebooks: they run to the end (their checks hold) as root, as nobody and in replay
 mode; they are committed stripped; the index links them all; each ends with a recap and a way
 on; assertions stay under a fifth of their code; every numbered behaviour
-(timens_lab/_tutorial_behaviours.py) is asserted in the cell named there; and replayed, 01 and
+(timens_lab/tutorial/behaviours.py) is asserted in the cell named there; and replayed, 01 and
 02 show the namespaces they create, not another recording's.
 
 Each run goes through scripts/run_notebook.py (nbclient with a kernel spec pinned to this
@@ -174,8 +174,8 @@ def _cells() -> dict[tuple[str, str], str]:
 
 def test_every_behaviour_is_checked_in_the_cell_named() -> None:
     """Each numbered behaviour names a notebook cell that calls a check asserting it."""
-    from timens_lab._tutorial_behaviours import BEHAVIOURS
-    from timens_lab._tutorial_checks import SECTIONS
+    from timens_lab.tutorial.behaviours import BEHAVIOURS
+    from timens_lab.tutorial._checks import SECTIONS
 
     assert [b.number for b in BEHAVIOURS] == list(range(1, len(BEHAVIOURS) + 1))
     cells = _cells()
@@ -189,7 +189,7 @@ def test_every_behaviour_is_checked_in_the_cell_named() -> None:
 
 def test_every_check_a_notebook_calls_exists() -> None:
     """No notebook calls a T.checks.NAME that is not defined (it would fail only when run)."""
-    from timens_lab._tutorial_checks import SECTIONS
+    from timens_lab.tutorial._checks import SECTIONS
 
     for (name, cell), source in _cells().items():
         for called in re.findall(r"T\.checks\.(\w+)\(", source):
@@ -244,7 +244,8 @@ def test_links_from_the_course_resolve() -> None:
 def test_nothing_points_outside_the_repository() -> None:
     """No notebook or course file mentions the notes the project was built from."""
     paths = [*(NOTEBOOKS / n for n in ALL), NOTEBOOKS / "README.md",
-             *sorted((REPO / "timens_lab").glob("*tutorial*.py")),
+             *sorted((REPO / "timens_lab" / "tutorial").glob("*.py")),
+             REPO / "timens_lab" / "_tutorial_child.py",
              REPO / "timens_lab" / "csrc" / "06-tutorial.c", Path(__file__)]
     for path in paths:
         text = path.read_text()
@@ -275,7 +276,7 @@ def test_replay_shows_the_notebooks_own_namespaces(name: str, own: set[str],
 def test_recorded_samples_are_the_notebooks_namespaces() -> None:
     """The samples 01 and 02 replay were recorded from their own namespaces: the names and
     configured offsets in each .tnsrec are the ones the notebook's code sets."""
-    from timens_lab.recording import load
+    from timens_lab.recording.format import load
     from timens_lab.source import HOST
 
     S, H, D = 10**9, 3600 * 10**9, 86400 * 10**9

@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from timens_lab import _tutorial_tape as tape_mod
+from timens_lab.tutorial import _tape as tape_mod
 from timens_lab import tutorial as T
-from timens_lab._tutorial_tape import Proxy, Tape, TapeMismatch, taped
+from timens_lab.tutorial._tape import Proxy, Tape, TapeMismatch, taped
 from timens_lab.errors import OffsetsFrozenError
 from timens_lab.offsets import Offsets
 
@@ -123,9 +123,10 @@ def test_claim_passes_and_fails_loudly() -> None:
     """A true claim returns; a false one raises ClaimFailed (an AssertionError) with the evidence."""
     T.claim("a true claim", True, "fine")
     with pytest.raises(AssertionError) as err:
-        T.claim("two is three", False, "observed 2", check=7)
+        T.claim("two is three", False, "observed 2", behaviours=7)
     assert isinstance(err.value, T.ClaimFailed)
-    assert "[§14 #7] two is three" in str(err.value)
+    assert "[B7] two is three" in str(err.value)
+    assert "B7: samplers stream clocks" in str(err.value)  # the behaviour, spelled out
     assert "observed 2" in str(err.value)
 
 
