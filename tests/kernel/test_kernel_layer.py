@@ -1,4 +1,4 @@
-"""kernel.py against the kernel: nsfs ioctls, clocks, timers (kernel-timens.md §9, §14)."""
+"""kernel.py against the kernel: nsfs ioctls, clocks, timers (ioctl_ns(2), time_namespaces(7))."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ from timens_lab.offsets import (
     parse_duration,
 )
 
-# The kernel's own parse of a line (kernel-timens.md §3.1): what from_proc must accept.
+# The kernel's own parse of a line (proc_timens_set_offset, fs/proc/base.c): what from_proc must accept.
 PROC_LINE = re.compile(r"^(monotonic|boottime)\s+(-?\d+)\s+(\d+)$")
 
 

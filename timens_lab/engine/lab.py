@@ -98,7 +98,7 @@ class Lab:
                   parent: TimeNamespace | None = None) -> TimeNamespace:
         """A new, *pending* time namespace; unspecified clocks inherit the creator's offsets.
 
-        Offsets are absolute to the host, not relative to a parent (kernel-timens.md §5).
+        Offsets are absolute to the host, not relative to a parent (time_namespaces(7)).
         Creating a namespace inside ``parent`` enters the parent, which freezes it.
 
         Raises:

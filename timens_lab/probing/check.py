@@ -38,7 +38,8 @@ MODE_ENV = "TIMENS_LAB_MODE"
 FORCED_MODES = frozenset({"replay"})
 #: Time namespaces were merged in 5.6 ("ns: Introduce Time Namespace", 769071ac9f20).
 MIN_KERNEL = (5, 6)
-#: exec() switches to time_for_children since 6.2 (2b5f9dad32ed, kernel-timens.md §2.2).
+#: exec() switches to time_for_children since 6.2 (2b5f9dad32ed, "fs/exec: switch timens when a
+#: task gets a new mm").
 EXEC_SEMANTICS_KERNEL = (6, 2)
 CAP_SYS_ADMIN = 21  # include/uapi/linux/capability.h
 CAP_SYS_TIME = 25

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ._banner import mode_banner, show_probe
 from ._checks import SECTIONS, Row
 from ._exp import (
     ClockReading,
@@ -84,7 +85,7 @@ from ._proc import (
     util_linux_verdict,
     write_offsets_raw,
 )
-from ._tape import Proxy, Tape, TapeMismatch, activate, active, tape_path, taped
+from ._tape import Proxy, Tape, TapeMismatch, activate, active, taped
 from .behaviours import BEHAVIOURS, BY_NUMBER, Behaviour, shown_in
 
 __all__ = [
@@ -229,59 +230,6 @@ def _meta(name: str, mode: str) -> dict[str, Any]:
     return {"notebook": name, "mode": mode, "kernel": platform.release(),
             "recorded": datetime.date.today().isoformat(), "python": platform.python_version(),
             "timens_lab": __version__}
-
-
-# --- the banner ----------------------------------------------------------------------------------
-
-_COLOURS = {"root": "#1b7f3b", "rootless": "#1b5e9f", "replay": "#a04000"}
-
-
-def mode_banner(result: Any = None) -> str:
-    """Say which mode this notebook runs in and why; returns the mode."""
-    from ..probing.check import probe
-
-    result = result or probe()
-    current = mode()
-    tape = active()
-    if current == "replay":
-        meta = tape.meta if tape is not None else {}
-        text = (f"REPLAY · {result.reason or 'time namespaces are not available here'}. "
-                f"Replaying a recording of this notebook made as {meta.get('mode', '?')} on Linux "
-                f"{meta.get('kernel', '?')} ({meta.get('recorded', '?')}); every claim is "
-                "checked against the recorded values.")
-        if result.hint:
-            text += f" To run live: {result.hint}."
-    elif current == "root":
-        text = (f"LIVE · root · Linux {result.kernel} · namespaces come from "
-                "unshare(CLONE_NEWTIME) in a helper process; every claim is checked live.")
-    else:
-        text = (f"LIVE · rootless (uid {os.geteuid()}) · Linux {result.kernel} · each namespace "
-                "is owned by a user namespace you created; every claim is checked live.")
-    if tape is not None and tape.mode == "record":
-        text += f" RECORDING into {tape_path(tape.name).name}."
-    colour = _COLOURS.get(current, "#444")
-    _show(f'<div style="border-left:6px solid {colour};padding:6px 10px;margin:4px 0;'
-          f'background:{colour}14"><b style="color:{colour}">{html.escape(text.split(" · ")[0])}'
-          f"</b> · {html.escape(' · '.join(text.split(' · ')[1:]))}</div>", text)
-    return current
-
-
-def show_probe(result: Any = None) -> None:
-    """The probe's checks as a table (what was tried, what it said, how to fix it)."""
-    from ..probing.check import probe
-
-    result = result or probe()
-    rows = "".join(
-        f"<tr><td>{html.escape(c.name)}</td><td>{_status(c)}</td><td>{html.escape(c.detail)}"
-        f"</td><td>{html.escape(c.hint)}</td></tr>" for c in result.checks)
-    _show(f"<table><tr><th>check</th><th>status</th><th>detail</th><th>hint</th></tr>{rows}"
-          f"</table><p><b>{html.escape(result.summary())}</b></p>", result.summary())
-
-
-def _status(check: Any) -> str:
-    if check.ok is None:
-        return "n/a"
-    return "ok" if check.ok else ("<b>FAIL</b>" if check.required else "no")
 
 
 # --- claims --------------------------------------------------------------------------------------
