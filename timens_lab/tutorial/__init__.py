@@ -302,7 +302,13 @@ class _Checks:
             raise AttributeError(f"no check named {name!r}; there are: {', '.join(SECTIONS)}")
 
         def run(*args: Any, **kw: Any) -> None:
-            check(section.title, section.rows(*args, **kw))
+            rows = section.rows(*args, **kw)
+            # The registry is what tests/notebooks reads to map behaviours to cells: a row may
+            # cite only behaviours its check declares.
+            undeclared = {n for r in rows for n in r.behaviours} - set(section.behaviours)
+            if undeclared:
+                raise ValueError(f"check {name} cites undeclared behaviours {sorted(undeclared)}")
+            check(section.title, rows)
 
         run.__doc__ = section.rows.__doc__
         return run

@@ -280,7 +280,7 @@ def nest(a_offsets: Any, b_offsets: Any, rc: Any) -> list[Row]:
 def nested_file(n: Any) -> list[Row]:
     joined, a_ino, b_ino = n.lines["joined_ino"], n.lines["a_ino"], n.lines["b_ino"]
     return [
-        same("B′'s file, before any write", n.file("b_inherited"),
+        same("B′'s file, before any write (a copy of A′)", n.file("b_inherited"),
              {"monotonic": n.a_s, "boottime": n.boot_s}, b=[21]),
         near("a child forked into B′: inside − host", n.seen_s("g_d_mono"), n.b_s, 0.05, b=[22]),
         same("P's timens_offsets (its time_for_children)", n.file("p_file")["monotonic"], n.b_s,
@@ -288,7 +288,7 @@ def nested_file(n: Any) -> list[Row]:
         near("… while P's own clock runs at", n.seen_s("p_d_mono"), n.a_s, 0.05, b=[33]),
         holds("setns(pidfd(P), CLONE_NEWTIME) joins", n.lines["setns_errno"] == "0"
               and joined == a_ino != b_ino and abs(n.seen_s("joined_d_mono") - n.a_s) < 0.05,
-              f"A time:[{a_ino}], not B′ time:[{b_ino}]",
+              f"A′ time:[{a_ino}], not B′ time:[{b_ino}]",
               f"time:[{joined}], clock {n.seen_s('joined_d_mono'):+.6f} s", b=[32]),
     ]
 

@@ -93,6 +93,7 @@ class Survey:
     owner: Tree
     lineage: Tree
     partial: bool
+    names: dict[str, str] = dataclasses.field(default_factory=dict)  # node key -> the Lab's name
 
 
 @taped
@@ -115,8 +116,11 @@ def survey(lab: Any) -> Survey:
                 "owner": list(ns.owner), "sources": list(ns.sources),
                 "members": [p.pid for p in ns.members], "holders": list(ns.holders),
                 "ns_id": ns.ns_id}
+    # The trees name the Lab's namespaces as the notebook does ("A", "machine B"), not by inode.
+    names = {f"time:{ns.inode}": ns.name for ns in lab.namespaces if getattr(ns, "name", None)}
+    names[f"time:{lab.host_time_ns}"] = "host"
     return Survey(facts, restrict(owner_tree(d), scope),
-                  restrict(lineage_tree(d, hints), scope), d.partial)
+                  restrict(lineage_tree(d, hints), scope), d.partial, names)
 
 
 def restrict(tree: Tree, inodes: set[int]) -> Tree:
@@ -147,8 +151,10 @@ class Segment:
 
 
 @taped
-def workload(where: Any, seconds: float = 1.0, rate: float = 200.0, points: int = 300) -> Segment:
-    """Run a sampler (our stand-in workload) in ``where`` (a namespace, or a Lab for the host)."""
+def workload(where: Any, seconds: float = 1.0, rate: float = 200.0, points: int = 300,
+             label: str | None = None) -> Segment:
+    """Run a sampler (our stand-in workload) in ``where`` (a namespace, or a Lab for the host);
+    ``label`` names the run in plots (default: the namespace's name, or "host (bare)")."""
     from ..clocks.sampler import Sampler
 
     host = type(where).__name__ == "Lab"
@@ -169,7 +175,8 @@ def workload(where: Any, seconds: float = 1.0, rate: float = 200.0, points: int 
     pick = np.unique(np.linspace(0, len(recs) - 1, min(points, len(recs))).astype(int))
     recs = recs[pick]
     rt = recs["rt0"] + (recs["rt1"] - recs["rt0"]) // 2
-    return Segment("host (bare)" if host else str(getattr(where, "name", where.label)),
+    default = "host (bare)" if host else str(getattr(where, "name", where.label))
+    return Segment(label or default,
                    where.host_time_ns if host else where.inode, rt.astype(np.int64),
                    recs["monotonic"].astype(np.int64), recs["boottime"].astype(np.int64))
 

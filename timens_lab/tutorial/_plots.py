@@ -19,12 +19,14 @@ def _show_png(png: bytes) -> None:
     show(png)
 
 
-def show_tree(tree: Any, title: str, figsize: tuple[float, float] = (7.5, 3.2)) -> None:
-    """Draw a namespace tree (TreePlot) and leave it in the notebook as a PNG."""
+def show_tree(tree: Any, title: str, names: dict[str, str] | None = None,
+              figsize: tuple[float, float] = (7.5, 3.2)) -> None:
+    """Draw a namespace tree (TreePlot) and leave it in the notebook as a PNG; ``names`` (node
+    key -> text, e.g. a Survey's) label the namespaces as the notebook calls them."""
     from ..views._figure import png_bytes
     from ..views.tree_plot import TreePlot
 
-    plot = TreePlot(title=title, figsize=figsize)
+    plot = TreePlot(title=title, figsize=figsize, names=names)
     try:
         plot.update(tree)
         _show_png(png_bytes(plot.fig))
@@ -82,7 +84,10 @@ def plot_cost(result: Cost) -> None:
         ax.set_xticks(x + 0.4 - width / 2, [c.upper() for c in COST_CLOCKS], fontsize=8,
                       rotation=15)
         ax.set_ylabel("ns per clock_gettime() (vDSO)")
-        ax.legend(fontsize=8)
+        # Head room for the legend in one row above the bars, so it covers none of them.
+        top = max(result.best(p, c) for p in result.places for c in COST_CLOCKS)
+        ax.set_ylim(0, top * 1.3)
+        ax.legend(fontsize=8, ncols=len(result.places), loc="upper center", frameon=False)
         ax.grid(True, axis="y", lw=0.4, alpha=0.5)
         fig.tight_layout()
         _show_png(png_bytes(fig))

@@ -61,6 +61,8 @@ MIN_REDRAW_INTERVAL_S = 1.0
 STATUS_HZ = 4.0
 #: More distinct configured offsets than this and the offset axis gets round-number ticks.
 MAX_OFFSET_TICKS = 7
+#: Font size of the offset tick labels (tick_params labelsize below), in points.
+_TICK_PT = 7.0
 _NICE_S = (1.0, 60.0, 3600.0, 86400.0, 365 * 86400.0)
 _BAND = (0.55, 0.55, 0.55, 0.3)
 
@@ -139,7 +141,7 @@ class DivergencePlot:
             top.set_yscale("symlog", linthresh=1.0, linscale=0.5)
             top.yaxis.set_major_formatter(FuncFormatter(seconds_label))
             top.yaxis.set_minor_locator(NullLocator())
-            top.tick_params(labelbottom=False, labelsize=7)
+            top.tick_params(labelbottom=False, labelsize=_TICK_PT)
             bottom.tick_params(labelsize=7)
             bottom.set_xlabel("time (s)", fontsize=8)
             bottom.axhline(0.0, color="0.3", lw=0.8, ls="--", zorder=1)
@@ -370,11 +372,24 @@ class DivergencePlot:
 
     def _ticks(self, i: int, values: set[float]) -> list[float]:
         """Ticks at the configured offsets when few, else at ±1 s, 1 min, 1 h, 1 d, 1 y."""
-        y0, y1 = self.ax_offset[i].get_ylim()
+        ax = self.ax_offset[i]
+        y0, y1 = ax.get_ylim()
         if len(values) <= MAX_OFFSET_TICKS:
-            return sorted(v for v in values if y0 <= v <= y1)
-        nice = [0.0, *_NICE_S, *(-v for v in _NICE_S)]
-        return sorted(v for v in nice if y0 <= v <= y1)
+            chosen = [v for v in values if y0 <= v <= y1]
+        else:
+            chosen = [v for v in (0.0, *_NICE_S, *(-v for v in _NICE_S)) if y0 <= v <= y1]
+        # On the symlog axis +90ms sits on 0 and +2d3h on +1d: keep 0, then the largest
+        # offsets, and drop a tick whose label would overlap one already kept (the legend still
+        # names every offset exactly).
+        room = _TICK_PT * 1.3 * self.fig.dpi / 72
+        kept: list[float] = []
+        at: list[float] = []
+        for v in sorted(chosen, key=lambda v: (v != 0, -abs(v))):
+            y = float(ax.transData.transform((0.0, v))[1])
+            if all(abs(y - other) >= room for other in at):
+                kept.append(v)
+                at.append(y)
+        return sorted(kept)
 
     def _update_status(self) -> None:
         """Short on purpose: text layout costs ≈1.5 ms short, ≈3.5 ms long."""
