@@ -374,13 +374,27 @@ def live_source(lab: Any, namespaces: Sequence[Any] = (), *, rate: float = 1000.
         if tape is not None and tape.mode == "record":
             from ..recording.tap import record
 
-            source = record(path, source, lab=unwrap(lab), note=f"notebooks/{name}.ipynb")
+            source = record(path, source, lab=unwrap(lab), note=f"notebooks/{name}.ipynb",
+                            scenario=_scenario(name, source, rate))
             if session is not None:
                 session.recorded.append(path)
     tee = Tee(source)
     if session is not None:
         session.sources.append(tee)
     return tee
+
+
+def _scenario(name: str, source: Any, rate: float) -> dict[str, Any]:
+    """What a recording's META keeps so open_source(recording=...) can recreate the run live:
+    the notebook's namespaces by channel id, with the absolute offsets they were given."""
+    from ..source import HOST
+
+    return {"name": f"tutorial-{name}", "rate_hz": rate, "timeline": [],
+            "namespaces": [{"name": ch.id, "parent": None, "monotonic": ch.monotonic_ns,
+                            "boottime": ch.boottime_ns}
+                           for ch in source.channels() if ch.id != HOST],
+            "command": ["scripts/run_notebook.py", "--mode", "record",
+                        f"notebooks/{name}.ipynb"]}
 
 
 def show_measured(rows: Sequence[Measured]) -> None:
