@@ -1,6 +1,6 @@
 """Shared fixtures: privilege helpers, the probe-based skip, and leak checks.
 
-Tests are split by what they need (STYLE.md §9): ``tests/unit`` (no privilege, fake /proc
+Tests are split by what they need: ``tests/unit`` (no privilege, fake /proc
 trees), ``tests/kernel`` (real namespaces as the current user: root, or rootless for a normal
 user) and ``tests/rootless`` (the same calls run as uid 65534 through setpriv when we are root).
 """

@@ -1,4 +1,4 @@
-"""``timens_lab._tutorial_child OFFSET ROOTLESS`` (started by _pyexec): check 19 of kernel-timens.md §14.
+"""``timens_lab._tutorial_child OFFSET ROOTLESS`` (started by _pyexec): behaviours 19 and 20.
 
 A fresh Python process is single-threaded, so it may unshare (a user namespace too). It creates
 a time namespace with OFFSET seconds on MONOTONIC, then starts a child with ``subprocess.run``

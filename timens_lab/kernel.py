@@ -55,7 +55,7 @@ def unshare(flags: int) -> None:
 
 
 def setns(fd: int, nstype: int = 0) -> None:
-    """setns(2). EUSERS for CLONE_NEWTIME from a multi-threaded caller (kernel-timens.md §2.4)."""
+    """setns(2). EUSERS for CLONE_NEWTIME from a multi-threaded caller (timens_install)."""
     _check(lib.tns_setns(fd, nstype), "setns")
 
 

@@ -1,7 +1,7 @@
 """Offsets: the two numbers a time namespace adds to MONOTONIC and BOOTTIME.
 
 Parse durations as people write them (``3600``, ``-1.5h``, ``90ms``, ``2d3h``, ``1e-6s``),
-format and parse the exact ``/proc/PID/timens_offsets`` grammar (kernel-timens.md §3), write
+format and parse the exact ``/proc/PID/timens_offsets`` grammar (time_namespaces(7)), write
 both clocks in one ``write()`` and explain ERANGE before the kernel says it.
 """
 
@@ -175,7 +175,7 @@ class Offsets:
 
     @classmethod
     def from_proc(cls, text: str) -> Offsets:
-        """Parse what the kernel shows (``%-10s %10lld %9ld``, kernel-timens.md §3.1)."""
+        """Parse what the kernel shows (``%-10s %10lld %9ld``, proc_timens_show_offsets)."""
         found: dict[str, int] = {}
         for line in text.splitlines():
             m = _PROC_LINE.match(line.strip())
@@ -235,7 +235,7 @@ def _ns_value(value: object, field: str) -> int:
 # --- reading and writing /proc/PID/timens_offsets
 
 def read_offsets(pid: int | str = "self", proc: Path = Path("/proc")) -> Offsets:
-    """Offsets of PID's **time_for_children** namespace (kernel-timens.md finding 7)."""
+    """Offsets of PID's **time_for_children** namespace (time_namespaces(7))."""
     try:
         return Offsets.from_proc((proc / str(pid) / "timens_offsets").read_text())
     except FileNotFoundError as err:
@@ -247,7 +247,7 @@ def write_offsets(pid: int | str, offsets: Offsets, clocks: tuple[str, ...] = CL
     """Write ``clocks`` of ``offsets`` into PID's time_for_children namespace in one write().
 
     One write() of at most two lines is all-or-nothing in the kernel; a buffered writer would
-    split or resend it (kernel-timens.md finding 8), so this uses os.write on a raw fd.
+    split or resend it (the kernel takes at most two records per write()), so this uses os.write on a raw fd.
     """
     path = proc / str(pid) / "timens_offsets"
     data = offsets.to_proc(clocks).encode()

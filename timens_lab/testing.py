@@ -6,7 +6,7 @@
 ``unshare(CLONE_NEWUSER|CLONE_NEWTIME)`` both fail with ENOSPC, so ``timens-lab probe`` says
 "unavailable" for real, not because an environment variable told it to. The limits are per user
 namespace and writable by that namespace's root (kernel/ucount.c ``set_permissions``;
-kernel-timens.md §10 and §14 check 35); the host's limits are untouched and nothing outlives the
+user_namespaces(7); the tutorial's behaviour 35); the host's limits are untouched and nothing outlives the
 command.
 
 >>> import subprocess, sys

@@ -27,7 +27,7 @@ ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not ROOT, reason="needs root (plain CLONE_NEWTIME, mount)")
 
 # A process that unshares and waits, so the namespace stays *pending* (it must not exec:
-# exec would move it inside, kernel-timens.md finding 1). Commands on stdin: "w M B" rewrites
+# exec would move it inside since Linux 6.2). Commands on stdin: "w M B" rewrites
 # the offsets, "f" forks a member, "k" kills it; EOF ends it.
 HOLDER = textwrap.dedent("""
     import ctypes, os, signal, sys

@@ -1,4 +1,4 @@
-"""kernel.py against the kernel: nsfs ioctls, clocks, timers (kernel-timens.md §9, §14)."""
+"""kernel.py against the kernel: nsfs ioctls, clocks, timers (ioctl_ns(2), time_namespaces(7))."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def test_timerfd_absolute_deadline_is_namespace_time(lab: Lab) -> None:
 
 
 def test_clock_nanosleep_absolute_host_deadline_returns_at_once(lab: Lab) -> None:
-    """§14 #27: a host-clock absolute deadline inside a +1e5 s namespace is already past."""
+    """Behaviour B27: a host-clock absolute deadline inside a +1e5 s namespace is already past."""
     code = (
         "import sys, time; from timens_lab import kernel as k\n"
         "clk = k.CLOCKS['monotonic']; host = int(sys.argv[1]) + 200_000_000\n"

@@ -1,5 +1,5 @@
 """Limits bite cleanly: max_time_namespaces (ENOSPC) and RLIMIT_NOFILE (EMFILE) give typed
-errors that name the limit, and leave nothing behind (issue 10, kernel-timens.md §10)."""
+errors that name the limit, and leave nothing behind (issue 10; user_namespaces(7))."""
 
 from __future__ import annotations
 

@@ -83,7 +83,7 @@ def util_linux(wrap: Wrap, *flags: str) -> tuple[bool, str]:
         return False, done.stderr
     inside = float(done.stdout.split()[0])
     # /proc/uptime has centisecond resolution; the reader's boottime offset shifts it
-    # (kernel-timens.md §6), so the namespace really got the offset.
+    # (time_namespaces(7)), so the namespace really got the offset.
     assert before + BOOT - 0.01 <= inside <= after + BOOT + 0.01
     return True, ""
 

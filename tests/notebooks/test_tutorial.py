@@ -8,11 +8,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from timens_lab.tutorial import _tape as tape_mod
 from timens_lab import tutorial as T
-from timens_lab.tutorial._tape import Proxy, Tape, TapeMismatch, taped
 from timens_lab.errors import OffsetsFrozenError
 from timens_lab.offsets import Offsets
+from timens_lab.tutorial import _tape as tape_mod
+from timens_lab.tutorial._tape import Proxy, Tape, TapeMismatch, taped
 
 
 class TimeNamespace:
@@ -123,9 +123,10 @@ def test_claim_passes_and_fails_loudly() -> None:
     """A true claim returns; a false one raises ClaimFailed (an AssertionError) with the evidence."""
     T.claim("a true claim", True, "fine")
     with pytest.raises(AssertionError) as err:
-        T.claim("two is three", False, "observed 2", check=7)
+        T.claim("two is three", False, "observed 2", behaviours=7)
     assert isinstance(err.value, T.ClaimFailed)
-    assert "[§14 #7] two is three" in str(err.value)
+    assert "[B7] two is three" in str(err.value)
+    assert "B7: samplers stream clocks" in str(err.value)  # the behaviour, spelled out
     assert "observed 2" in str(err.value)
 
 
@@ -134,3 +135,38 @@ def test_claim_near_reports_the_gap() -> None:
     T.claim_near("close", 3600.01, 3600, 0.05)
     with pytest.raises(T.ClaimFailed, match=r"off by \+0\.2"):
         T.claim_near("far", 3600.2, 3600, 0.05)
+
+
+def test_check_shows_every_row_and_fails_on_any_cross(capsys: pytest.CaptureFixture[str]) -> None:
+    """T.check prints one ✔/✘ row per expectation and raises ClaimFailed naming each ✘ row."""
+    from timens_lab.tutorial._checks import holds, near, same
+
+    T.check("fine", [near("a", 3600.01, 3600, 0.05, b=[1]), same("b", "EACCES", "EACCES")])
+    out = capsys.readouterr().out
+    assert out.count("✔") == 2 and "B1" in out
+    with pytest.raises(T.ClaimFailed) as err:
+        T.check("mixed", [same("kept", 1, 1), holds("broken", False, "x", "y", b=[16])])
+    message = str(err.value)
+    assert "✘ broken: expected x, measured y" in message
+    assert "kept" not in message
+    assert "B16: write the offsets after a process entered" in message
+
+
+def test_named_checks_run_and_unknown_names_say_which_exist() -> None:
+    """T.checks.NAME runs the registered check; a misspelt name lists the real ones."""
+    T.checks.ioctls({"NS_GET_NSTYPE": 0x80, "NS_GET_PARENT": "EINVAL"})
+    with pytest.raises(T.ClaimFailed):
+        T.checks.ioctls({"NS_GET_NSTYPE": 0x80, "NS_GET_PARENT": "an fd"})
+    with pytest.raises(AttributeError, match="ioctls"):
+        T.checks.iocttls  # noqa: B018
+
+
+def test_end_fails_a_run_that_skipped_one_of_its_behaviours() -> None:
+    """T.end() raises when the notebook's run did not check every behaviour it is said to show."""
+    from timens_lab.tutorial import _Current, _Session
+
+    _Current.session = _Session("05-timers-and-sleeps", "root", None)
+    with pytest.raises(T.ClaimFailed, match="B27"):
+        T.end()
+    _Current.session = _Session("05-timers-and-sleeps", "root", None, behaviours={27})
+    T.end()

@@ -18,7 +18,7 @@ from timens_lab.offsets import (
     parse_duration,
 )
 
-# The kernel's own parse of a line (kernel-timens.md §3.1): what from_proc must accept.
+# The kernel's own parse of a line (proc_timens_set_offset, fs/proc/base.c): what from_proc must accept.
 PROC_LINE = re.compile(r"^(monotonic|boottime)\s+(-?\d+)\s+(\d+)$")
 
 
@@ -68,7 +68,7 @@ def test_to_proc_is_the_kernel_grammar_and_round_trips(mono: int, boot: int) -> 
 
 
 def test_from_proc_reads_the_kernels_exact_bytes() -> None:
-    """The bytes Linux 6.18 printed for `monotonic -10 500000000 / boottime 12345 6` (§14 #10)."""
+    """The bytes Linux 6.18 printed for `monotonic -10 500000000 / boottime 12345 6` (B10)."""
     text = "monotonic         -10 500000000\nboottime        12345         6\n"
     assert Offsets(-9_500_000_000, 12345 * NSEC + 6) == Offsets.from_proc(text)
     assert Offsets(-9_500_000_000).to_proc() == "monotonic -10 500000000\nboottime 0 0\n"

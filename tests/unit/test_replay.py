@@ -201,7 +201,7 @@ def test_shipped_recordings_are_complete_real_runs() -> None:
         assert [n["name"] for n in scenario["namespaces"]] == \
             [c.id for c in rec.channels if c.id != HOST]
         # What was asked for, resolved as the kernel does: an unset clock inherits the
-        # creator's offset (the host's 0 at the top), kernel-timens.md finding 4.
+        # creator's offset (the host's 0 at the top), (time_namespaces(7)).
         resolved: dict[str, tuple[int, int]] = {}
         for spec in scenario["namespaces"]:
             base = resolved[spec["parent"]] if spec["parent"] else (0, 0)

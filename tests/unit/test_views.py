@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import itertools
 
 import matplotlib
 import numpy as np
@@ -445,3 +446,44 @@ def test_start_outside_a_loop_says_what_to_do(source: SyntheticSource) -> None:
     with pytest.raises(RuntimeError, match=r"asyncio.run\(view.run\(\)\)"):
         view.start(show=False)
     view.views[0].close()
+
+
+def test_banner_and_tick_labels_stay_clear_of_each_other() -> None:
+    """A replay's long banner covers no title, tick label or legend, no label is clipped (even an
+    offset whose exact label is long: 100000 s → "+1d3h46m40s"), and no two tick labels overlap
+    (+90ms sits next to 0 on the symlog axis, +2d3h next to +1d)."""
+    banner = ("REPLAY · 2 time namespaces + host at 500 Hz for 7 s, recorded 2026-12-03 00:39:54 "
+              "UTC on vm (Linux 6.18.44, as root).\nLive mode is off here: forced by "
+              "TIMENS_LAB_MODE=replay\nHint: unset TIMENS_LAB_MODE (or set it to auto) to use "
+              "live time namespaces")
+    source = SyntheticSource({"ahead": (H, 2 * H), "flip": (100_000 * S, 0),
+                              "mixed": (90 * S // 1000, 2 * D + 3 * H), "day": (D, D)},
+                             samples=400, chunk=200, banner=banner)
+    plot = DivergencePlot(source, CLOCKS)
+    try:
+        run_to_end(plot, source)
+        canvas = plot.fig.canvas
+        canvas.draw()
+        renderer = canvas.get_renderer()  # type: ignore[attr-defined]
+        fig_box = plot.fig.bbox
+        labels = [t for ax in (*plot.ax_offset, *plot.ax_resid)
+                  for t in (ax.title, ax.xaxis.label, ax.yaxis.label,
+                            *ax.get_xticklabels(), *ax.get_yticklabels()) if t.get_text()]
+        assert any("1d3h46m40s" in t.get_text() for t in labels)
+        banner_box = plot.banner.get_window_extent(renderer)
+        assert plot.banner.get_text().count("\n") >= 3  # wrapped into the column
+        assert fig_box.x0 <= banner_box.x0 and banner_box.x1 <= fig_box.x1 + 1
+        assert fig_box.y0 <= banner_box.y0 and banner_box.y1 <= fig_box.y1
+        for text in labels:
+            box = text.get_window_extent(renderer)
+            assert not box.overlaps(banner_box), f"the banner covers {text.get_text()!r}"
+            assert box.x0 >= fig_box.x0 and box.x1 <= fig_box.x1, f"{text.get_text()!r} is clipped"
+        for ax in plot.ax_offset:  # +90ms next to 0, +2d3h next to +1d: never on top
+            boxes = [t.get_window_extent(renderer) for t in ax.get_yticklabels() if t.get_text()]
+            assert len(boxes) >= (1 if ax.get_title() == "REALTIME" else 3)
+            for a, b in itertools.combinations(boxes, 2):
+                assert not a.overlaps(b), f"tick labels overlap on {ax.get_title()}"
+        legend_box = plot.legend.get_window_extent(renderer)
+        assert not legend_box.overlaps(banner_box), "the banner covers the legend"
+    finally:
+        plot.close()

@@ -123,7 +123,7 @@ static void tns_child(const struct tns_spawn *rq, int errfd, pid_t parent) {
 
     if (rq->offsets_len > 0) {
         /* Our own time_for_children is the new namespace: set its offsets before anything
-         * enters it. exec() below then moves us in (Linux >= 6.2, kernel-timens.md §0.1). */
+         * enters it. exec() below then moves us in (Linux >= 6.2, fs/exec.c). */
         int r = tns_write_file("/proc/self/timens_offsets", rq->offsets, (size_t)rq->offsets_len);
         if (r < 0) tns_child_fail(errfd, TNS_STAGE_OFFSETS, -r);
     }
@@ -244,7 +244,7 @@ int tns_spawn(struct tns_spawn *req, int *stage) {
     pid_t parent = getpid();
     /* A CLONE_VM|CLONE_VFORK child skips copying the helper's page tables (a Python process:
      * ~1 ms per fork here), as posix_spawn does. Only for children that exec without setns
-     * (EUSERS with a shared mm, kernel-timens.md §2.4) and are not holders or C entry points
+     * (EUSERS with a shared mm, setns(2)) and are not holders or C entry points
      * (those never exec). CLONE_NEWUSER goes into clone() itself: unshare(CLONE_NEWUSER) is
      * EINVAL with a shared mm, clone(CLONE_NEWUSER|CLONE_VM) is not (only CLONE_THREAD/FS are
      * refused, kernel/fork.c); the child then unshares CLONE_NEWTIME alone. */

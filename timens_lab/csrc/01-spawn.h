@@ -20,7 +20,7 @@ struct tns_spawn {
     void *arg;
     int hold_fd;            /* holders: block reading this fd, exit at EOF */
     const char *offsets;    /* after unshare: written to /proc/self/timens_offsets in ONE write */
-    int offsets_len;        /* (<= 2 lines, kernel-timens.md §3.2); 0 = write nothing */
+    int offsets_len;        /* (<= 2 lines: the kernel's limit per write()); 0 = write nothing */
     void *holder_stack;     /* out: stack of a holder sharing our memory; tns_free_stack it
                              * once the holder is reaped (NULL: nothing to free) */
 };

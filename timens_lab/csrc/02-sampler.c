@@ -213,7 +213,7 @@ static uint32_t tns_wait_paused(struct tns_ring_header *h, pid_t ppid) {
 }
 
 /* Sleep until the MONOTONIC deadline, in this namespace's time: absolute clock_nanosleep
- * targets are converted to host time by the kernel (kernel-timens.md §7). Long sleeps are cut
+ * targets are converted to host time by the kernel (timens_ktime_to_host). Long sleeps are cut
  * into slices so that pause and stop take effect within TNS_SLICE_NS at any rate.
  * Returns nonzero when the control word or the parent changed. */
 static int tns_sleep_until(struct tns_ring_header *h, int64_t deadline, int64_t now, pid_t ppid) {

@@ -17,7 +17,7 @@ static void tns_probe_child(int nsfd, int wfd, char *buf, int len) {
     int32_t status = 0;
     long n = 0;
     /* setns(fd, CLONE_NEWTIME) sets time and time_for_children (timens_install), so
-     * /proc/self/timens_offsets now shows this namespace (kernel-timens.md §1). */
+     * /proc/self/timens_offsets now shows this namespace (time_namespaces(7)). */
     if (syscall(SYS_setns, nsfd, CLONE_NEWTIME) < 0) {
         status = -errno;
     } else {
@@ -348,8 +348,8 @@ static const int64_t *tns_query_one(int procfd, const int64_t *q, int flags, int
     const int64_t *readers = cands + 3 * n_cand + 1;
     const int64_t *next = readers + n_readers;
     o[0] = o[7] = -ENOENT;
-    /* Offsets first: timens_offsets shows the reader's time_for_children (kernel-timens.md
-     * finding 7), so open that link *after* the read. Its inode proves the reader had not moved
+    /* Offsets first: timens_offsets shows the reader's time_for_children
+     * (time_namespaces(7)), so open that link *after* the read. Its inode proves the reader had not moved
      * on, and the fd serves the ioctls below: one open fewer than a separate check. */
     for (int i = 0; i < n_readers && fd < 0; i++) {
         char path[48], buf[128];

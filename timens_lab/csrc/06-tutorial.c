@@ -5,7 +5,8 @@
  * Python cannot stand there. Each entry point runs in a fresh fork of the single-threaded helper
  * (Lab.start_c_host or TimeNamespace.start_c), reads its parameters from a "key=value" string and
  * writes "key value" lines to fd 3. Every process an experiment creates is reaped before it
- * returns; namespaces die with their last process. kernel-timens.md §2, §5, §7, §8, §10, §14.
+ * returns; namespaces die with their last process. The numbers below ("behaviour N") are those of
+ * timens_lab/_tutorial_behaviours.py; the rules are time_namespaces(7)'s.
  */
 #include <pthread.h>
 #include <spawn.h>
@@ -89,7 +90,7 @@ static void tut_await_close(int fd) {
     while (read(fd, &c, 1) < 0 && errno == EINTR) {}
 }
 
-/* --- check 1-6, 36: every clock, once ---------------------------------------------------- */
+/* --- behaviours 1-6, 36: every clock, once ------------------------------------------------ */
 
 int tns_tut_clocks_main(void *arg) {
     (void)arg;
@@ -148,7 +149,7 @@ static void tut_vfork(void) {
     char *argv[] = {"sh", "-c", (char *)TUT_REPORT, NULL};
     pid_t pid = vfork();
     if (pid == 0) {
-        /* Before exec: still in the unsharer's namespace (kernel-timens.md §2.2). */
+        /* Before exec: still in the unsharer's namespace (fs/exec.c: exec enters time_for_children, Linux >= 6.2). */
         d_mono = tut_vs_realtime(CLOCK_MONOTONIC);
         ino = tut_ino("/proc/self/ns/time");
         dup2(p[1], 1);
@@ -252,11 +253,11 @@ int tns_tut_unsharer_main(void *arg) {
     long w = tut_set_offsets(mono, boot);
     tut_out("offsets_write", "%ld", w);
     if (w < 0) return 1;
-    /* check 18: the caller itself has not moved; only its time_for_children has. */
+    /* behaviour 18: the caller itself has not moved; only its time_for_children has. */
     tut_out("self_ino", "%llu", tut_ino("/proc/self/ns/time"));
     tut_out("self_tfc_ino", "%llu", tut_ino("/proc/self/ns/time_for_children"));
     tut_out("self_d_mono", "%lld", (long long)tut_vs_realtime(CLOCK_MONOTONIC));
-    /* check 30: a thread shares the caller's mm and stays where the caller is (Linux >= 6.2;
+    /* behaviour 30: a thread shares the caller's mm and stays where the caller is (Linux >= 6.2;
      * before, pthread_create failed with EINVAL here). */
     struct tut_thread_seen seen = {0, 0};
     pthread_t th;
@@ -267,13 +268,13 @@ int tns_tut_unsharer_main(void *arg) {
         tut_out("thread_d_mono", "%lld", (long long)seen.d_mono);
         tut_out("thread_ino", "%llu", seen.ino);
     }
-    /* check 31: vfork child before and after exec; posix_spawn (glibc: CLONE_VM|CLONE_VFORK). */
+    /* behaviour 31: vfork child before and after exec; posix_spawn (glibc: CLONE_VM|CLONE_VFORK). */
     tut_vfork();
     tut_posix_spawn();
-    /* check 29, then 28 (clone3 makes a namespace of its own, copied from time_for_children). */
+    /* behaviour 29, then 28 (clone3 makes a namespace of its own, copied from time_for_children). */
     tut_legacy_clone();
     tut_clone3();
-    /* A plain fork lands in time_for_children; it freezes the offsets (check 16). */
+    /* A plain fork lands in time_for_children; it freezes the offsets (behaviour 16). */
     pid_t pid = fork();
     if (pid == 0) tut_child_report("fork", -1);
     if (pid > 0) tut_wait(pid, 0);
@@ -305,7 +306,7 @@ int tns_tut_nested_main(void *arg) {
         if (fd >= 0) close(fd);
         text[n > 0 ? n : 0] = '\0';
         for (char *c = text; *c; c++) if (*c == '\n') *c = '|';
-        tut_out("b_inherited", "%s", text);                   /* check 21: a copy of A's */
+        tut_out("b_inherited", "%s", text);                   /* behaviour 21: a copy of A's */
         char b_text[64];
         snprintf(b_text, sizeof b_text, "monotonic %lld 0\n", b);
         tut_out("b_write", "%ld", tut_write_file("/proc/self/timens_offsets", b_text));
@@ -314,13 +315,13 @@ int tns_tut_nested_main(void *arg) {
         if (fd >= 0) close(fd);
         text[n > 0 ? n : 0] = '\0';
         for (char *c = text; *c; c++) if (*c == '\n') *c = '|';
-        tut_out("p_file", "%s", text);                        /* check 33: B's offsets ... */
+        tut_out("p_file", "%s", text);                        /* behaviour 33: B's offsets ... */
         tut_out("p_d_mono", "%lld", (long long)tut_vs_realtime(CLOCK_MONOTONIC)); /* ... clock A */
         tut_out("p_ino", "%llu", tut_ino("/proc/self/ns/time"));
         tut_out("b_ino", "%llu", tut_ino("/proc/self/ns/time_for_children"));
         close(ready[1]);                                      /* "unshared, never forked" */
         tut_await_close(fork_go[0]);
-        pid_t g = fork();                                     /* check 22: G is in B: host + b */
+        pid_t g = fork();                                     /* behaviour 22: G is in B: host + b */
         if (g == 0) tut_child_report("g", -1);
         if (g > 0) tut_wait(g, 0);
         tut_await_close(go[0]);
@@ -329,7 +330,7 @@ int tns_tut_nested_main(void *arg) {
     close(ready[1]); close(go[0]); close(fork_go[0]);
     if (p < 0) return 1;
     tut_await_close(ready[0]);
-    /* check 32: setns(pidfd(P), CLONE_NEWTIME) joins P's *own* namespace (A), not the B it
+    /* behaviour 32: setns(pidfd(P), CLONE_NEWTIME) joins P's *own* namespace (A), not the B it
      * unshared. We are single-threaded, so the kernel lets us (EUSERS otherwise). */
     int pidfd = (int)syscall(SYS_pidfd_open, p, 0);
     int r = pidfd >= 0 ? setns(pidfd, CLONE_NEWTIME) : -1;
@@ -343,7 +344,7 @@ int tns_tut_nested_main(void *arg) {
     return 0;
 }
 
-/* --- check 26: a rootless write and the dumpable flag -------------------------------------- */
+/* --- behaviour 26: a rootless write and the dumpable flag----------------------------------- */
 
 int tns_tut_dumpable_main(void *arg) {
     uid_t uid = (uid_t)tut_arg(arg, "uid", 65534);
@@ -372,7 +373,7 @@ int tns_tut_dumpable_main(void *arg) {
     return 0;
 }
 
-/* --- check 35: user.max_time_namespaces, inside a user namespace --------------------------- */
+/* --- behaviour 35: user.max_time_namespaces, inside a user namespace------------------------ */
 
 int tns_tut_enospc_main(void *arg) {
     (void)arg;
@@ -390,13 +391,13 @@ int tns_tut_enospc_main(void *arg) {
     tut_out("unshare_at_0", "%d", unshare(CLONE_NEWTIME) < 0 ? errno : 0);
     tut_out("set_1", "%ld", tut_write_file(limit, "1\n"));
     tut_out("unshare_at_1", "%d", unshare(CLONE_NEWTIME) < 0 ? errno : 0);
-    /* The first namespace has no member but is counted from unshare() on (§10); unsharing again
+    /* The first namespace has no member but is counted from unshare() on (inc_time_namespaces() in create_time_ns()); unsharing again
      * would need a second one before the first is dropped. */
     tut_out("unshare_again_at_1", "%d", unshare(CLONE_NEWTIME) < 0 ? errno : 0);
     return 0;
 }
 
-/* --- check 27 and §7: absolute sleeps and timers, run inside a namespace ------------------- */
+/* --- behaviour 27: absolute sleeps and timers, run inside a namespace -------------------- */
 
 static int64_t tut_sleep_abs(clockid_t clk, int64_t target) {
     struct timespec ts = tns_ns_ts(target);
@@ -411,7 +412,7 @@ int tns_tut_timers_main(void *arg) {
     int64_t wait = tut_arg(args, "wait_ns", 200000000LL);
     int64_t foreign = tut_arg(args, "host_deadline", 0);
     int64_t now = tut_now(CLOCK_MONOTONIC);
-    /* check 27: an absolute target in namespace time sleeps as long as asked ... */
+    /* behaviour 27: an absolute target in namespace time sleeps as long as asked ... */
     tut_out("sleep_ns_abs", "%lld", (long long)tut_sleep_abs(CLOCK_MONOTONIC, now + wait));
     /* ... one computed from the host's clock is already in the past here: it returns at once. */
     now = tut_now(CLOCK_MONOTONIC);

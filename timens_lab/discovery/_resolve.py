@@ -96,7 +96,7 @@ class Resolver:
         if ns_id is not None and active:
             self._had_members.add(ns_id)
         # Pending only while no member was ever seen: one that came and went froze the offsets
-        # (kernel-timens.md finding 6), so the namespace is then held, not pending. A fresh scan
+        # (timens_on_fork / timens_install), so the namespace is then held, not pending. A fresh scan
         # cannot see that history (the kernel shows none): frozen is then None, "cannot tell".
         seen = ns_id is not None and ns_id in self._had_members
         state: NsState = "active" if active else "pending" if holding and not seen else "held"

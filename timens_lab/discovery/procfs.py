@@ -107,7 +107,7 @@ def list_pids(proc: str = PROC) -> list[int]:
 def read_ns(pid: int | str, name: str = "time", proc: str = PROC) -> int:
     """Inode of ``/proc/PID/ns/NAME`` (``time`` or ``time_for_children``, ``user``, ``mnt``...).
 
-    PermissionError when ptrace access is denied (another user's process, kernel-timens.md §9).
+    PermissionError when ptrace access is denied (another user's process; proc(5), ptrace access mode).
     """
     return parse_ns_link(os.readlink(f"{proc}/{pid}/ns/{name}"))[1]
 

@@ -4,7 +4,7 @@
 >>> d = discover()                                        # doctest: +SKIP
 >>> [(ns.inode, ns.state, ns.offsets, len(ns.members)) for ns in d.namespaces]   # doctest: +SKIP
 
-How (kernel-timens.md §1, §9):
+How (time_namespaces(7), proc(5)):
 
 * Pass 1, every process: ``ns/time`` and ``ns/time_for_children`` links, ``stat`` (comm, ppid,
   starttime, thread count), the owner of ``/proc/PID`` (uid, as lsns shows it), the mount
@@ -19,7 +19,7 @@ How (kernel-timens.md §1, §9):
   ``time_for_children`` link of their creator, which lsns ignores.
 * Threads: a thread's ``time`` always equals its leader's (setns(CLONE_NEWTIME) needs a
   single-threaded caller, exec kills the other threads), but a thread that calls
-  unshare(CLONE_NEWTIME) gets its own ``time_for_children`` (kernel-timens.md finding 12). So
+  unshare(CLONE_NEWTIME) gets its own ``time_for_children`` (copy_namespaces() in kernel/nsproxy.c). So
   ``/proc/PID/task/*/ns`` is read only for processes whose stat says they have more than one
   thread, and only its ``time_for_children`` link. Measured: ~3-4 µs per extra thread, under
   0.5 ms per scan in the bench, where listing ``task/`` of every process would add ~2.5 µs per

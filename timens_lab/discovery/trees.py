@@ -7,7 +7,7 @@ Two trees, both :class:`~timens_lab.discovery.treemodel.Tree` of user, time and 
   --tree=owner``).
 * :func:`lineage_tree` — time namespace → the time namespaces created from it → members. The
   kernel keeps no parent link between time namespaces (NS_GET_PARENT is EINVAL for them,
-  kernel-timens.md finding 10), so the creator comes from the engine's spawn records where it
+  ioctl_ns(2)), so the creator comes from the engine's spawn records where it
   made the namespace (``hints``), else from the process tree: the namespace of the nearest
   ancestor of the eldest member that lives elsewhere, or, for a pending namespace, the namespace
   of its eldest holder. A new namespace starts with a copy of its creator's offsets (finding 4),

@@ -7,7 +7,7 @@
 Events: ``appeared``, ``frozen`` (a pending namespace got its first member, so its offsets can
 no longer change), ``member_joined``, ``member_left``, ``vanished``.
 
-Identity survives inode reuse (kernel-timens.md finding 9: a dead namespace's inode comes back
+Identity survives inode reuse (a dead namespace's inode number comes back
 at once). Where the kernel has NS_GET_ID (Linux 6.18) a namespace *is* its id. Without it, a
 namespace seen again under the same inode counts as the same one only if something that pinned
 it before still does: a member or holder with the same (pid, starttime), the same fd, the same

@@ -1,6 +1,6 @@
 """The helper: a single-threaded process that owns every namespace and child of one Lab.
 
-Why a separate process (kernel-timens.md §15, STYLE.md §4): a Jupyter kernel is multi-threaded,
+Why a separate process: a Jupyter kernel is multi-threaded,
 so it may not setns() into a time namespace (EUSERS) nor unshare a user namespace (EINVAL), and
 unshare(CLONE_NEWTIME) there would silently move every later subprocess. The Lab starts this
 module with ``python -m timens_lab.engine._helper FD`` (fork+exec: no Python runs in a forked copy of

@@ -79,7 +79,7 @@ class Ops:
             os.close(hold_w)
             if parent and exc.context.get("stage") not in BEFORE_ENTRY:
                 # The holder had joined the parent before it failed: setns froze the parent's
-                # offsets all the same (timens_install → timens_commit, kernel-timens.md §2.4).
+                # offsets all the same (timens_install → timens_commit, kernel/time/namespace.c).
                 self._froze(parent, exc)
             raise
         except BaseException:

@@ -28,7 +28,7 @@ from ..offsets import Offsets, read_offsets, write_error
 
 
 def spawn_error(err: int, stage: str, what: str, argv: list[str] | None) -> TimensError:
-    """Give each (stage, errno) its meaning; kernel-timens.md §2.4, §10 and unshare(2)."""
+    """Give each (stage, errno) its meaning; unshare(2), setns(2) and time_namespaces(7)."""
     name = argv[0] if argv else "process"
     # fcntl(F_DUPFD) says EINVAL, not EMFILE, when every fd up to RLIMIT_NOFILE is taken.
     fd_limit = stage in ("set up stdio", "pass fds") and err == errno.EINVAL
@@ -110,7 +110,7 @@ def host_clocks() -> tuple[int, int] | None:
 @functools.cache
 def _own_offsets() -> tuple[int, int] | None:
     """Our own namespace's offsets, read once: the helper never changes namespace, and the
-    offsets of a namespace with a process in it are frozen (kernel-timens.md §0.6)."""
+    offsets of a namespace with a process in it are frozen (time_namespaces(7))."""
     own_ns = inode("/proc/self/ns/time")
     if own_ns == INIT_TIME_INODE:
         return 0, 0

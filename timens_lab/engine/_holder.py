@@ -91,7 +91,7 @@ def read_offsets(ns: Namespace) -> Offsets:
 
 
 def write_offsets(ns: Namespace, offsets: Offsets, clocks: tuple[str, ...]) -> None:
-    """One write() of ≤ 2 lines, all-or-nothing in the kernel (kernel-timens.md §3.2)."""
+    """One write() of ≤ 2 lines, all-or-nothing in the kernel (proc_timens_set_offset, fs/proc/base.c)."""
     data = offsets.to_proc(clocks).encode()
     fd = open_file(ns, "timens_offsets", os.O_WRONLY)
     try:

@@ -106,7 +106,7 @@ class Lab:
         exact nanoseconds instead: an :class:`Offsets` (both clocks), or a pair
         ``(monotonic_ns, boottime_ns)`` with None to inherit (what ``Offsets.parse_spec``
         returns). Offsets are absolute to the host, not relative to a parent
-        (kernel-timens.md §5). Creating a namespace inside ``parent`` enters the parent, which
+        (time_namespaces(7)). Creating a namespace inside ``parent`` enters the parent, which
         freezes it.
 
         Raises:

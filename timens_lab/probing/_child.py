@@ -2,7 +2,7 @@
 
 Started (see _pyexec) by :func:`timens_lab.probe`; never imported by a
 long-lived process. It is a fresh, single-threaded interpreter on purpose: unshare(CLONE_NEWUSER)
-is EINVAL in a multi-threaded process (CLONE_NEWUSER implies CLONE_THREAD, kernel-timens.md §2.1)
+is EINVAL in a multi-threaded process (CLONE_NEWUSER implies CLONE_THREAD, unshare(2))
 and every Jupyter kernel has threads, and os.fork() is only safe without threads.
 
 Each attempt runs in its own fork, so the namespaces it creates die with it: a time namespace

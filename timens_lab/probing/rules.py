@@ -2,7 +2,7 @@
 
 Pure functions over :class:`timens_lab.probing.model.Facts` and the child's report, so every rule is
 unit-tested with invented machines (Ubuntu with AppArmor, Docker with seccomp, limits at 0).
-The errno meanings follow unshare(2), time_namespaces(7) and kernel-timens.md §10.
+The errno meanings follow unshare(2), time_namespaces(7) and user_namespaces(7).
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ def _explain_unshare(which: str, err: int | None, facts: Facts) -> tuple[str, st
     filtered = facts.status.seccomp in (1, 2)
     if err == E.ENOSPC:
         # The counts walk up the user-namespace chain (inc_ucount), and a new user namespace
-        # counts against ours: both limits apply to the rootless call (kernel-timens.md §10).
+        # counts against ours: both limits apply to the rootless call (kernel/ucount.c).
         names = [TIME_NS] if which == "root" else [USER_NS, TIME_NS]
         shown = [n for n in names if facts.sysctls.get(n) == 0] or names
         now = ", ".join(f"{n}={facts.sysctls.get(n)}" for n in shown)

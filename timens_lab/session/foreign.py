@@ -14,7 +14,7 @@ the owning user namespace first when rootless, as ``nsenter -U`` does) and retur
 ``/proc/PID/timens_offsets``.
 
 Entering freezes a *pending* namespace (no member yet: its creator may still write its offsets;
-kernel-timens.md finding 6), so :func:`join` refuses one with :class:`PendingNamespaceError`
+timens_install() in kernel/time/namespace.c), so :func:`join` refuses one with :class:`PendingNamespaceError`
 unless ``freeze=True``, and then says so through ``warn`` *before* entering. A pid is never
 pending (that process is a member); a file such as a bind mount or
 ``/proc/PID/ns/time_for_children`` may be. What discovery cannot see (another user's processes,

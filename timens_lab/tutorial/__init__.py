@@ -5,12 +5,15 @@ Every notebook starts and ends the same way::
     from timens_lab import tutorial as T
     lab = T.begin("01-first-namespace")     # banner: root, rootless or replay (and why)
     ...
-    T.claim("MONOTONIC runs one hour ahead", abs(r.offset_s("monotonic") - 3600) < 0.05,
-            f"{r.offset_s('monotonic'):.6f} s")
-    T.end()                                  # closes the Lab, sums up the claims
+    r = T.clocks(ns)
+    T.checks.clocks(r)                       # one line: a table of expected vs measured, ✔/✘
+    T.end()                                  # closes the Lab, sums up the checks
 
-A claim that does not hold raises :class:`ClaimFailed` (an AssertionError), so a notebook whose
-kernel claims are wrong on this machine fails when run headless. Where the kernel cannot create
+A check that does not hold raises :class:`ClaimFailed` (an AssertionError), so a notebook whose
+kernel claims are wrong on this machine fails when run headless. The checks live in
+tutorial/_checks.py, one per notebook section, each citing the numbered behaviours of
+tutorial/behaviours.py it asserts; ``T.end()`` fails a run that did not check every behaviour
+its notebook is said to show. Where the kernel cannot create
 time namespaces (or ``TIMENS_LAB_MODE=replay``), ``begin`` returns a stand-in Lab that answers
 from the notebook's recording (_tape.py) and the banner says so: the claims are then
 checked against what was recorded on a real kernel.
@@ -23,12 +26,15 @@ import datetime
 import html
 import os
 import platform
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from .._version import __version__
+from . import _checks_rules  # noqa: F401  (the checks of notebooks 04-07 register on import)
+from ._banner import mode_banner, show_probe
+from ._checks import SECTIONS, Row
+from ._display import show_html as _show
 from ._exp import (
     ClockReading,
     Cost,
@@ -60,6 +66,7 @@ from ._obs import (
     survey,
     workload,
 )
+from ._plots import plot_cost, plot_migration, show_tree
 from ._proc import (
     Command,
     ProcTimes,
@@ -70,24 +77,28 @@ from ._proc import (
     have_strace,
     ns_ioctls,
     proc_times,
+    python,
     read_offsets_raw,
     setns_here,
+    sh,
     subprocess_after_unshare,
     tools,
     util_linux_verdict,
     write_offsets_raw,
 )
-from ._tape import Proxy, Tape, TapeMismatch, activate, active, tape_path, taped
+from ._tape import Proxy, Tape, TapeMismatch, activate, active, taped
+from .behaviours import BEHAVIOURS, BY_NUMBER, Behaviour, shown_in
 
 __all__ = [
-    "ClaimFailed", "ClockReading", "Command", "Cost", "Measured", "Nested", "ProcTimes",
-    "RawWrite", "Segment", "Survey", "TapeMismatch", "Tee", "Timers", "Tools", "Unsharer",
-    "as_root", "begin", "claim", "claim_near", "clock_syscalls", "clocks", "command", "cost",
-    "dumpable", "end", "enospc", "errno_name", "have_strace", "host_clock_ns", "inode_reuse",
-    "live_source", "lsns", "lsns_owner_tree", "measure", "mode", "mode_banner", "nested",
-    "notebooks", "ns_ioctls", "plot_cost", "plot_migration", "proc_times", "read_offsets_raw",
-    "recorded_mode", "restore_offsets", "setns_here", "show", "show_measured", "show_probe",
-    "show_tree", "subprocess_after_unshare", "survey", "timerfd_left_here", "timers", "tools",
+    "BEHAVIOURS", "BY_NUMBER", "Behaviour", "ClaimFailed", "ClockReading", "Command", "Cost",
+    "Measured", "Nested", "ProcTimes", "RawWrite", "Row", "Segment", "Survey", "TapeMismatch",
+    "Tee", "Timers", "Tools", "Unsharer", "as_root", "begin", "check", "checks", "claim",
+    "claim_near", "clock_syscalls", "clocks", "command", "cost", "dumpable", "end", "enospc",
+    "errno_name", "have_strace", "host_clock_ns", "inode_reuse", "live_source", "lsns",
+    "lsns_owner_tree", "measure", "mode", "mode_banner", "nested", "notebooks", "ns_ioctls",
+    "plot_cost", "plot_migration", "proc_times", "python", "read_offsets_raw", "recorded_mode",
+    "restore_offsets", "setns_here", "sh", "show", "show_measured", "show_probe", "show_tree",
+    "shown_in", "subprocess_after_unshare", "survey", "timerfd_left_here", "timers", "tools",
     "unsharer", "util_linux_verdict", "workload", "write_offsets_raw",
 ]
 
@@ -107,6 +118,9 @@ class _Session:
     tape: Tape | None
     lab: Any = None
     claims: list[tuple[str, bool, str]] = dataclasses.field(default_factory=list)
+    behaviours: set[int] = dataclasses.field(default_factory=set)   # checked and held
+    sources: list[Any] = dataclasses.field(default_factory=list)    # live sources to close
+    recorded: list[Path] = dataclasses.field(default_factory=list)  # samples recorded
 
 
 class _Current:
@@ -136,7 +150,7 @@ def begin(name: str, *, lab: bool = True) -> Any:
         mode, tape = "replay", Tape.load(name)
     activate(tape)
     session = _Current.session = _Session(name, mode, tape)
-    mode_banner(result)
+    mode_banner(result, current=mode())
     if not lab:
         return None
     if tape is not None and tape.mode == "replay":
@@ -150,10 +164,19 @@ def begin(name: str, *, lab: bool = True) -> Any:
 
 
 def end(*, quiet: bool = False) -> None:
-    """Close the Lab, check a replay used its whole recording, save a recording, sum up."""
+    """Close the Lab, check a replay used its whole recording, save a recording, sum up.
+
+    Raises:
+        ClaimFailed: the run did not check every behaviour this notebook is said to show.
+        TapeMismatch: a replay left part of its recording unused.
+    """
     session, _Current.session = _Current.session, None
     if session is None:
         return
+    for source in session.sources:
+        source.close()
+    for path in session.recorded:
+        path.chmod(0o644)   # package data, read by whoever replays (the writer makes it 0600)
     lab = session.lab
     real = lab._real if isinstance(lab, Proxy) else lab
     if real is not None:
@@ -168,10 +191,15 @@ def end(*, quiet: bool = False) -> None:
                            "this run used: the notebook changed since it was recorded")
     if quiet:
         return
+    missing = sorted({b.number for b in shown_in(session.name)} - session.behaviours)
+    if missing:
+        raise ClaimFailed(f"{session.name} is said to show behaviours "
+                          f"{', '.join(f'B{n}' for n in missing)}, but no check of this run "
+                          "asserted them (timens_lab/tutorial/behaviours.py)")
     held = sum(ok for _, ok, _ in session.claims)
     where = "against the recording" if session.mode == "replay" else f"live ({session.mode})"
-    _show(f"<p><b>{held} claims checked {where}; all held.</b></p>",
-          f"{held} claims checked {where}; all held.")
+    _show(f"<p><b>{held} expectations checked {where}; all held.</b></p>",
+          f"{held} expectations checked {where}; all held.")
 
 
 def mode() -> str:
@@ -205,82 +233,25 @@ def _meta(name: str, mode: str) -> dict[str, Any]:
             "timens_lab": __version__}
 
 
-# --- the banner ----------------------------------------------------------------------------------
-
-_COLOURS = {"root": "#1b7f3b", "rootless": "#1b5e9f", "replay": "#a04000"}
-
-
-def mode_banner(result: Any = None) -> str:
-    """Say which mode this notebook runs in and why; returns the mode."""
-    from ..probing.check import probe
-
-    result = result or probe()
-    current = mode()
-    tape = active()
-    if current == "replay":
-        meta = tape.meta if tape is not None else {}
-        text = (f"REPLAY · {result.reason or 'time namespaces are not available here'}. "
-                f"Replaying a recording of this notebook made as {meta.get('mode', '?')} on Linux "
-                f"{meta.get('kernel', '?')} ({meta.get('recorded', '?')}); every claim is "
-                "checked against the recorded values.")
-        if result.hint:
-            text += f" To run live: {result.hint}."
-    elif current == "root":
-        text = (f"LIVE · root · Linux {result.kernel} · namespaces come from "
-                "unshare(CLONE_NEWTIME) in a helper process; every claim is checked live.")
-    else:
-        text = (f"LIVE · rootless (uid {os.geteuid()}) · Linux {result.kernel} · each namespace "
-                "is owned by a user namespace you created; every claim is checked live.")
-    if tape is not None and tape.mode == "record":
-        text += f" RECORDING into {tape_path(tape.name).name}."
-    colour = _COLOURS.get(current, "#444")
-    _show(f'<div style="border-left:6px solid {colour};padding:6px 10px;margin:4px 0;'
-          f'background:{colour}14"><b style="color:{colour}">{html.escape(text.split(" · ")[0])}'
-          f"</b> · {html.escape(' · '.join(text.split(' · ')[1:]))}</div>", text)
-    return current
-
-
-def show_probe(result: Any = None) -> None:
-    """The probe's checks as a table (what was tried, what it said, how to fix it)."""
-    from ..probing.check import probe
-
-    result = result or probe()
-    rows = "".join(
-        f"<tr><td>{html.escape(c.name)}</td><td>{_status(c)}</td><td>{html.escape(c.detail)}"
-        f"</td><td>{html.escape(c.hint)}</td></tr>" for c in result.checks)
-    _show(f"<table><tr><th>check</th><th>status</th><th>detail</th><th>hint</th></tr>{rows}"
-          f"</table><p><b>{html.escape(result.summary())}</b></p>", result.summary())
-
-
-def _status(check: Any) -> str:
-    if check.ok is None:
-        return "n/a"
-    return "ok" if check.ok else ("<b>FAIL</b>" if check.required else "no")
-
-
 # --- claims --------------------------------------------------------------------------------------
 
 def claim(description: str, condition: object, detail: str = "", *,
-          check: int | tuple[int, ...] = ()) -> None:
+          behaviours: int | tuple[int, ...] = ()) -> None:
     """Check one kernel claim: show ✔ and the evidence, or raise ClaimFailed with both.
 
-    ``check`` names the black-box checks of kernel-timens.md §14 this claim demonstrates
-    (notebooks/README.md maps every one of them to a notebook cell).
+    ``behaviours`` are the numbered behaviours (tutorial/behaviours.py) it demonstrates.
 
     Raises:
         ClaimFailed: ``condition`` is false.
     """
-    checks = (check,) if isinstance(check, int) else tuple(check)
-    if checks:
-        description = f"[§14 #{', #'.join(map(str, checks))}] {description}"
+    numbers = (behaviours,) if isinstance(behaviours, int) else tuple(behaviours)
     ok = bool(condition)
-    if _Current.session is not None:
-        _Current.session.claims.append((description, ok, detail))
+    _record(description, ok, detail, numbers)
+    if numbers:
+        description = f"[{', '.join(f'B{n}' for n in numbers)}] {description}"
     if not ok:
-        where = mode()
         raise ClaimFailed(f"claim failed: {description}\n  observed: {detail or condition!r}\n  "
-                          f"mode: {where}, Linux {platform.release()}; see "
-                          "../shared/docs/kernel-timens.md §14 for what was expected and why")
+                          f"mode: {mode()}, Linux {platform.release()}{_why(numbers)}")
     suffix = f" — {detail}" if detail else ""
     _show(f'<div style="color:#1b7f3b">✔ {html.escape(description)}'
           f'<span style="color:#555">{html.escape(suffix)}</span></div>',
@@ -288,103 +259,146 @@ def claim(description: str, condition: object, detail: str = "", *,
 
 
 def claim_near(description: str, measured: float, expected: float, tol: float,
-               unit: str = "s", *, check: int | tuple[int, ...] = ()) -> None:
+               unit: str = "s", *, behaviours: int | tuple[int, ...] = ()) -> None:
     """claim() that ``measured`` is within ``tol`` of ``expected``; the detail says by how much."""
     claim(description, abs(measured - expected) <= tol,
           f"measured {measured:,.6f} {unit}, expected {expected:,.6f} ± {tol:g} {unit} "
-          f"(off by {measured - expected:+.3g} {unit})", check=check)
+          f"(off by {measured - expected:+.3g} {unit})", behaviours=behaviours)
+
+
+def check(title: str, rows: Sequence[Row]) -> None:
+    """Show ``rows`` as one table (behaviour, what, expected, measured, ✔/✘); raise if any fails.
+
+    Raises:
+        ClaimFailed: a row does not hold (the message lists every row that does not).
+    """
+    if not rows:
+        raise ClaimFailed(f"check {title!r} has nothing to check")
+    for row in rows:
+        _record(f"{title}: {row.what}", row.ok, row.measured, row.behaviours)
+    cells = "".join(
+        f'<tr style="color:{"#1b7f3b" if r.ok else "#b00020"}"><td>{"✔" if r.ok else "✘"}</td>'
+        f"<td>{html.escape(_cite(r.behaviours))}</td><td style='text-align:left'>"
+        f"{html.escape(r.what)}</td><td style='text-align:left'>{html.escape(r.expected)}</td>"
+        f"<td style='text-align:left'>{html.escape(r.measured)}</td></tr>" for r in rows)
+    text = "\n".join(f"{'✔' if r.ok else '✘'} {_cite(r.behaviours):<8} {r.what}: expected "
+                     f"{r.expected}; measured {r.measured}" for r in rows)
+    _show(f"<p><b>Check: {html.escape(title)}</b></p><table><tr><th></th><th>behaviour</th>"
+          "<th>what</th><th>expected</th><th>measured</th></tr>" + cells + "</table>",
+          f"Check: {title}\n{text}")
+    failed = [r for r in rows if not r.ok]
+    if failed:
+        numbers = tuple(n for r in failed for n in r.behaviours)
+        raise ClaimFailed(f"check failed: {title}\n" + "\n".join(
+            f"  ✘ {r.what}: expected {r.expected}, measured {r.measured}" for r in failed)
+            + f"\n  mode: {mode()}, Linux {platform.release()}{_why(numbers)}")
+
+
+class _Checks:
+    """``T.checks.NAME(...)``: run the named check of tutorial/_checks.py and show its table."""
+
+    def __getattr__(self, name: str) -> Any:
+        section = SECTIONS.get(name)
+        if section is None:
+            raise AttributeError(f"no check named {name!r}; there are: {', '.join(SECTIONS)}")
+
+        def run(*args: Any, **kw: Any) -> None:
+            rows = section.rows(*args, **kw)
+            # The registry is what tests/notebooks reads to map behaviours to cells: a row may
+            # cite only behaviours its check declares.
+            undeclared = {n for r in rows for n in r.behaviours} - set(section.behaviours)
+            if undeclared:
+                raise ValueError(f"check {name} cites undeclared behaviours {sorted(undeclared)}")
+            check(section.title, rows)
+
+        run.__doc__ = section.rows.__doc__
+        return run
+
+    def __dir__(self) -> list[str]:
+        return sorted(SECTIONS)
+
+
+checks = _Checks()
+
+
+def _record(description: str, ok: bool, detail: str, numbers: tuple[int, ...]) -> None:
+    session = _Current.session
+    if session is not None:
+        session.claims.append((description, ok, detail))
+        if ok:
+            session.behaviours.update(numbers)
+
+
+def _cite(numbers: Sequence[int]) -> str:
+    return ", ".join(f"B{n}" for n in numbers)
+
+
+def _why(numbers: Sequence[int]) -> str:
+    known = [BY_NUMBER[n] for n in numbers if n in BY_NUMBER]
+    return "".join(f"\n  B{b.number}: {b.setup} → {b.expected}" for b in known)
 
 
 # --- live views ----------------------------------------------------------------------------------
 
-def live_source(lab: Any, namespaces: Sequence[Any] = (), *, rate: float = 1000.0,
-                recording: str | None = None) -> Tee:
-    """Samplers on the host and in ``namespaces`` (live), or a shipped recording (replay).
+def live_source(lab: Any, namespaces: Sequence[Any] = (), *, rate: float = 1000.0) -> Tee:
+    """Samplers on the host and in ``namespaces``, wrapped in a :class:`Tee` (claims can look at
+    everything the views were shown); closed by :func:`end`.
 
-    Wrapped in a :class:`Tee`, so claims can look at everything the views were shown.
+    Recording a notebook (``TIMENS_LAB_TAPE=record``) records these samples, with the trees of
+    the notebook's own namespaces, into ``timens_lab/data/tutorial-NAME.tnsrec``; replaying it
+    plays that file back, so the plots show the namespaces the notebook created, by their names.
+
+    Raises:
+        TapeMismatch: replay mode, and the notebook has no recorded samples.
     """
     from ..session.mode import open_source
-    from ._tape import unwrap
+    from ._tape import TAPE_DIR, unwrap
 
+    session = _Current.session
+    name = session.name if session is not None else "scratch"
+    index = sum(1 for s in session.sources) if session is not None else 0
+    path = TAPE_DIR / f"tutorial-{name}{f'-{index}' if index else ''}.tnsrec"
+    tape = active()
     if mode() == "replay":
-        return Tee(open_source(recording=recording, mode="replay"))
-    return Tee(open_source(list(unwrap(list(namespaces))), lab=unwrap(lab), rate=rate,
-                           mode="live"))
+        from ..probing.check import probe
+        from ..recording.replay import Replay
+
+        if not path.exists():
+            raise TapeMismatch(f"no recorded samples for {name} ({path.name})")
+        result = probe()
+        source: Any = Replay(path, reason=result.reason or "a replay was asked for",
+                             hint=result.hint)
+    else:
+        source = open_source(list(unwrap(list(namespaces))), lab=unwrap(lab), rate=rate,
+                             mode="live")
+        if tape is not None and tape.mode == "record":
+            from ..session.recorder import record
+
+            source = record(path, source, lab=unwrap(lab), note=f"notebooks/{name}.ipynb",
+                            scenario=_scenario(name, source, rate))
+            if session is not None:
+                session.recorded.append(path)
+    tee = Tee(source)
+    if session is not None:
+        session.sources.append(tee)
+    return tee
+
+
+def _scenario(name: str, source: Any, rate: float) -> dict[str, Any]:
+    """What a recording's META keeps so open_source(recording=...) can recreate the run live:
+    the notebook's namespaces by channel id, with the absolute offsets they were given."""
+    from ..source import HOST
+
+    return {"name": f"tutorial-{name}", "rate_hz": rate, "timeline": [],
+            "namespaces": [{"name": ch.id, "parent": None, "monotonic": ch.monotonic_ns,
+                            "boottime": ch.boottime_ns}
+                           for ch in source.channels() if ch.id != HOST],
+            "command": ["scripts/run_notebook.py", "--mode", "record",
+                        f"notebooks/{name}.ipynb"]}
 
 
 def show_measured(rows: Sequence[Measured]) -> None:
     _show(measured_html(rows), "\n".join(repr(r) for r in rows))
-
-
-def show_tree(tree: Any, title: str, figsize: tuple[float, float] = (7.5, 3.2)) -> None:
-    """Draw a namespace tree (TreePlot) and leave it in the notebook as a PNG."""
-    from ..views._figure import png_bytes
-    from ..views.tree_plot import TreePlot
-
-    plot = TreePlot(title=title, figsize=figsize)
-    try:
-        plot.update(tree)
-        _show_png(png_bytes(plot.fig))
-    finally:
-        plot.close()
-
-
-def plot_migration(segments: Sequence[Segment], checkpoint_ns: int | None = None) -> None:
-    """MONOTONIC as the workload saw it, phase by phase, against wall-clock time."""
-    from ..views._figure import close_figure, new_figure, png_bytes
-
-    fig = new_figure((9.0, 3.6))
-    try:
-        ax = fig.add_subplot(1, 2, 1)
-        zoom = fig.add_subplot(1, 2, 2)
-        t0 = min(int(s.rt_ns[0]) for s in segments)
-        ref = checkpoint_ns if checkpoint_ns is not None else 0
-        for seg in segments:
-            x = (seg.rt_ns - t0) / 1e9
-            ax.plot(x, seg.monotonic_ns / 86400e9, lw=2, label=seg.label)
-            zoom.plot(x, (seg.monotonic_ns - ref) / 1e9, lw=2, label=seg.label)
-        ax.set_xlabel("wall-clock time (s)")
-        ax.set_ylabel("MONOTONIC seen by the workload (days)")
-        ax.set_title("every phase", fontsize=10, loc="left")
-        ax.legend(fontsize=7)
-        if checkpoint_ns is not None:
-            zoom.set_ylim(-3, 4)
-            zoom.axhline(0, color="0.4", lw=0.8, ls="--")
-        zoom.set_title("around the checkpoint", fontsize=10, loc="left")
-        zoom.set_xlabel("wall-clock time (s)")
-        zoom.set_ylabel("MONOTONIC − checkpoint value (s)")
-        for a in (ax, zoom):
-            a.grid(True, lw=0.4, alpha=0.5)
-        fig.tight_layout()
-        _show_png(png_bytes(fig))
-    finally:
-        close_figure(fig)
-
-
-def plot_cost(result: Cost) -> None:
-    """ns per clock read, best round, per clock and place: vDSO bars (syscall in the text)."""
-    import numpy as np
-
-    from ..views._figure import close_figure, new_figure, png_bytes
-    from ._exp import COST_CLOCKS
-
-    fig = new_figure((9.0, 3.2))
-    try:
-        ax = fig.add_subplot(1, 1, 1)
-        x = np.arange(len(COST_CLOCKS))
-        width = 0.8 / len(result.places)
-        for i, place in enumerate(result.places):
-            ax.bar(x + i * width, [result.best(place, c) for c in COST_CLOCKS], width,
-                   label=place)
-        ax.set_xticks(x + 0.4 - width / 2, [c.upper() for c in COST_CLOCKS], fontsize=8,
-                      rotation=15)
-        ax.set_ylabel("ns per clock_gettime() (vDSO)")
-        ax.legend(fontsize=8)
-        ax.grid(True, axis="y", lw=0.4, alpha=0.5)
-        fig.tight_layout()
-        _show_png(png_bytes(fig))
-    finally:
-        close_figure(fig)
 
 
 def show(html_text: str, text: str = "") -> None:
@@ -398,27 +412,6 @@ def notebooks(directory: Path = NOTEBOOK_DIR) -> list[str]:
 
 
 # --- output --------------------------------------------------------------------------------------
-
-def _in_ipython() -> bool:
-    return "IPython" in sys.modules and getattr(sys.modules["IPython"], "get_ipython",
-                                                lambda: None)() is not None
-
-
-def _show(html_text: str, text: str) -> None:
-    if _in_ipython():
-        from IPython.display import display
-
-        display({"text/html": html_text, "text/plain": text}, raw=True)
-    else:
-        print(text)
-
-
-def _show_png(png: bytes) -> None:
-    if _in_ipython():
-        from IPython.display import Image, display
-
-        display(Image(png))
-
 
 def _say(text: str) -> None:
     _show(f"<p>{html.escape(text)}</p>", text)

@@ -85,7 +85,7 @@ def errno_name(code: int | str) -> str:
     return _errno.errorcode.get(abs(code), f"errno {abs(code)}")
 
 
-# --- clocks: checks 1-6, 36 -------------------------------------------------------------------
+# --- clocks: behaviours 1-6, 36 --------------------------------------------------------------
 
 @result
 @dataclasses.dataclass(frozen=True)
@@ -198,7 +198,7 @@ def clocks(ns: Any) -> ClockReading:
                         host_inode=int(before["time_ino"]))
 
 
-# --- who lands where after unshare: checks 18, 28-31 -------------------------------------------
+# --- who lands where after unshare: behaviours 18, 28-31 --------------------------------------
 
 @result
 @dataclasses.dataclass(frozen=True)
@@ -259,7 +259,7 @@ def unsharer(lab: Any, offset: int = 3600) -> Unsharer:
     return Unsharer(lines, offset)
 
 
-# --- nesting: checks 21, 22, 32, 33 -------------------------------------------------------------
+# --- nesting: behaviours 21, 22, 32, 33 --------------------------------------------------------
 
 @result
 @dataclasses.dataclass(frozen=True)
@@ -291,21 +291,21 @@ def nested(lab: Any, a: int = 1000, b: int = 5, boot: int = 2000) -> Nested:
     return Nested(lines, a, b, boot)
 
 
-# --- privileges and limits: checks 26, 35 -------------------------------------------------------
+# --- privileges and limits: behaviours 26, 35 --------------------------------------------------
 
 @taped
 def dumpable(lab: Any) -> dict[str, str]:
-    """Check 26: as uid 65534, which unshare works, and when timens_offsets opens for writing."""
+    """Behaviour 26: as uid 65534, which unshare works, and when timens_offsets opens for writing."""
     return run_c(lab.start_c_host, "tns_tut_dumpable_main", {"uid": 65534})
 
 
 @taped
 def enospc(lab: Any) -> dict[str, str]:
-    """Check 35: user.max_time_namespaces inside a fresh user namespace (0, then 1)."""
+    """Behaviour 35: user.max_time_namespaces inside a fresh user namespace (0, then 1)."""
     return run_c(lab.start_c_host, "tns_tut_enospc_main")
 
 
-# --- timers: check 27 and §7 --------------------------------------------------------------------
+# --- timers: behaviour 27, and deadlines across namespaces ------------------------------------
 
 @result
 @dataclasses.dataclass(frozen=True)
@@ -382,7 +382,7 @@ def timerfd_left_here(deadline_ns: int) -> int:
         os.close(fd)
 
 
-# --- cost: §8 -----------------------------------------------------------------------------------
+# --- cost: clock reads through the vDSO, in and out of namespaces ------------------------------
 
 COST_CLOCKS = ("monotonic", "boottime", "realtime", "monotonic_raw", "monotonic_coarse",
                "realtime_coarse", "tai")

@@ -31,7 +31,7 @@ result(Node)
 
 @taped
 def inode_reuse(lab: Any, tries: int = 6) -> list[tuple[int, int | None]]:
-    """Check 34: create a namespace, let it die, create the next: (inode, NS_GET_ID) each time.
+    """Behaviour 34: create a namespace, let it die, create the next: (inode, NS_GET_ID) each time.
 
     The user namespace of a rootless one is freed from a workqueue (free_user_ns), so wait a
     moment between close and create for its inode number to come back too.
@@ -91,6 +91,7 @@ class Survey:
     owner: Tree
     lineage: Tree
     partial: bool
+    names: dict[str, str] = dataclasses.field(default_factory=dict)  # node key -> the Lab's name
 
 
 @taped
@@ -113,8 +114,11 @@ def survey(lab: Any) -> Survey:
                 "owner": list(ns.owner), "sources": list(ns.sources),
                 "members": [p.pid for p in ns.members], "holders": list(ns.holders),
                 "ns_id": ns.ns_id}
+    # The trees name the Lab's namespaces as the notebook does ("A", "machine B"), not by inode.
+    names = {f"time:{ns.inode}": ns.name for ns in lab.namespaces if getattr(ns, "name", None)}
+    names[f"time:{lab.host_time_ns}"] = "host"
     return Survey(facts, restrict(owner_tree(d), scope),
-                  restrict(lineage_tree(d, hints), scope), d.partial)
+                  restrict(lineage_tree(d, hints), scope), d.partial, names)
 
 
 def restrict(tree: Tree, inodes: set[int]) -> Tree:
@@ -145,8 +149,10 @@ class Segment:
 
 
 @taped
-def workload(where: Any, seconds: float = 1.0, rate: float = 200.0, points: int = 300) -> Segment:
-    """Run a sampler (our stand-in workload) in ``where`` (a namespace, or a Lab for the host)."""
+def workload(where: Any, seconds: float = 1.0, rate: float = 200.0, points: int = 300,
+             label: str | None = None) -> Segment:
+    """Run a sampler (our stand-in workload) in ``where`` (a namespace, or a Lab for the host);
+    ``label`` names the run in plots (default: the namespace's name, or "host (bare)")."""
     from ..clocks.sampler import Sampler
 
     host = type(where).__name__ == "Lab"
@@ -167,7 +173,8 @@ def workload(where: Any, seconds: float = 1.0, rate: float = 200.0, points: int 
     pick = np.unique(np.linspace(0, len(recs) - 1, min(points, len(recs))).astype(int))
     recs = recs[pick]
     rt = recs["rt0"] + (recs["rt1"] - recs["rt0"]) // 2
-    return Segment("host (bare)" if host else str(getattr(where, "name", where.label)),
+    default = "host (bare)" if host else str(getattr(where, "name", where.label))
+    return Segment(label or default,
                    where.host_time_ns if host else where.inode, rt.astype(np.int64),
                    recs["monotonic"].astype(np.int64), recs["boottime"].astype(np.int64))
 
@@ -188,6 +195,7 @@ class Tee:
     def __init__(self, source: Any) -> None:
         self.source = source
         self.kept: dict[str, list[np.ndarray]] = {}
+        self.closed = False
 
     @property
     def mode(self) -> str:
@@ -217,7 +225,10 @@ class Tee:
         return self.source.stats()  # type: ignore[no-any-return]
 
     def close(self) -> None:
-        self.source.close()
+        """Close the source once (a recorder finishes its file then); later calls do nothing."""
+        if not self.closed:
+            self.closed = True
+            self.source.close()
 
     def __getattr__(self, name: str) -> Any:  # tree(), watcher(), pause() ... of the source
         return getattr(self.source, name)

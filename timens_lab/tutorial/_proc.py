@@ -13,6 +13,7 @@ import datetime
 import errno
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -47,11 +48,18 @@ class Command:
         import html
 
         text = self.out if self.returncode == 0 else f"{self.out}{self.err}(exit {self.returncode})"
-        return (f"<pre><b>{html.escape(self.where)}$ {html.escape(' '.join(self.argv))}</b>\n"
+        return (f"<pre><b>{html.escape(self.where)}$ {html.escape(self.line)}</b>\n"
                 f"{html.escape(text)}</pre>")
 
     def __repr__(self) -> str:
-        return f"{self.where}$ {' '.join(self.argv)}\n{self.out}{self.err}"
+        status = "" if self.returncode == 0 else f"(exit {self.returncode})\n"
+        return f"{self.where}$ {self.line}\n{self.out}{self.err}{status}"
+
+    @property
+    def line(self) -> str:
+        """The command as a shell would show it; a program passed inline (several lines, shown
+        in the cell that ran it) as "…"."""
+        return shlex.join("…" if "\n" in a else a for a in self.argv)
 
 
 def _where(target: Any) -> str:
@@ -72,7 +80,26 @@ def command(target: Any, argv: Sequence[str], env: Mapping[str, str] | None = No
                    (err or b"").decode(errors="replace"))
 
 
-# --- /proc views: checks 8, 9, 37 --------------------------------------------------------------
+@taped
+def sh(argv: Sequence[str], timeout: float = 20.0) -> Command:
+    """Run ``argv`` from this process, as a terminal would (a util-linux tool, a /proc read):
+    the raw way, before timens-lab. A C-locale UTC environment; never a shell string."""
+    done = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout,
+                          check=False, env=TOOL_ENV)
+    return Command("", list(argv), done.returncode, done.stdout, done.stderr)
+
+
+@taped
+def python(code: str, timeout: float = 20.0) -> Command:
+    """Run ``code`` in a fresh Python process: single-threaded, so it may unshare, and thrown
+    away after, so whatever it does to its namespaces dies with it (never this kernel's)."""
+    # -u: unbuffered, so a fork() in ``code`` cannot print the parent's pending output twice.
+    done = subprocess.run([sys.executable, "-P", "-u", "-c", code], capture_output=True, text=True,
+                          timeout=timeout, check=False, env=TOOL_ENV)
+    return Command("", ["python3", "-c", "…"], done.returncode, done.stdout, done.stderr)
+
+
+# --- /proc views: behaviours 8, 9, 37 --------------------------------------------------------------
 
 @result
 @dataclasses.dataclass(frozen=True)
@@ -127,7 +154,7 @@ def proc_times(ns: Any) -> ProcTimes:
 @result
 @dataclasses.dataclass(frozen=True)
 class Tools:
-    """uptime, ps and dmesg -T inside a namespace and on the host (check 37)."""
+    """uptime, ps and dmesg -T inside a namespace and on the host (behaviour 37)."""
 
     label: str
     monotonic_ns: int
@@ -188,7 +215,7 @@ def _tail(cmd: Command, lines: int = 20) -> Command:
     return dataclasses.replace(cmd, out="".join(cmd.out.splitlines(keepends=True)[-lines:]))
 
 
-# --- raw writes to timens_offsets: checks 10-17 -------------------------------------------------
+# --- raw writes to timens_offsets: behaviours 10-17 -------------------------------------------------
 
 @result
 @dataclasses.dataclass(frozen=True)
@@ -237,16 +264,16 @@ def write_offsets_raw(target: Any, data: str) -> RawWrite:
 
 @taped
 def read_offsets_raw(target: Any) -> str:
-    """The exact text of an offsets file (PID's time_for_children, kernel-timens.md §3.1)."""
+    """The exact text of an offsets file (PID's time_for_children, not PID's own clock)."""
     with open(_offsets_path(target)) as f:
         return f.read()
 
 
-# --- threads, subprocess, ioctls: checks 19, 20, 23-25 ------------------------------------------
+# --- threads, subprocess, ioctls: behaviours 19, 20, 23-25 ------------------------------------------
 
 @taped
 def setns_here() -> dict[str, Any]:
-    """Check 25: setns(CLONE_NEWTIME) from this (multi-threaded) process, into its own namespace.
+    """Behaviour 25: setns(CLONE_NEWTIME) from this (multi-threaded) process, into its own namespace.
 
     Joining the namespace we are already in changes nothing even if the kernel allowed it; it
     does not: the single-threaded check comes first (timens_install, kernel/time/namespace.c).
@@ -265,7 +292,7 @@ def setns_here() -> dict[str, Any]:
 
 @taped
 def subprocess_after_unshare(lab: Any, offset: int = 500) -> dict[str, int]:
-    """Check 19: a Python process unshares, then subprocess.run()s (vfork/posix_spawn path)."""
+    """Behaviour 19: a Python process unshares, then subprocess.run()s (vfork/posix_spawn path)."""
     child = lab.spawn(python_argv("timens_lab._tutorial_child", str(offset),
                                   "1" if lab.rootless else "0"), stdout=PIPE, stderr=PIPE)
     out, err = child.communicate(timeout=60)
@@ -276,7 +303,7 @@ def subprocess_after_unshare(lab: Any, offset: int = 500) -> dict[str, int]:
 
 @taped
 def ns_ioctls(ns: Any) -> dict[str, Any]:
-    """Checks 23-24: the nsfs ioctls on a time namespace's fd (ioctl_ns(2))."""
+    """Behaviours 23-24: the nsfs ioctls on a time namespace's fd (ioctl_ns(2))."""
     fd = os.open(ns.path, os.O_RDONLY | os.O_CLOEXEC)
     out: dict[str, Any] = {"path": ns.path}
     try:

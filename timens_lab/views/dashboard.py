@@ -132,7 +132,7 @@ class Dashboard:
         """Tree key → the name the lab, the panel and the divergence legend use.
 
         Only for namespaces still open, and only where the tree's node is that namespace:
-        inodes are reused as soon as a namespace dies (kernel-timens.md finding 9), so where
+        inodes are reused as soon as a namespace dies (its nsfs inode number is freed), so where
         both sides know NS_GET_ID it must match too.
         """
         nodes = self.tree.tree.nodes if self.tree.tree is not None else {}

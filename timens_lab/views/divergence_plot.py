@@ -30,6 +30,7 @@ No kernel calls here: the plot reads a :class:`~timens_lab.source.Source`, live 
 
 from __future__ import annotations
 
+import textwrap
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -60,8 +61,18 @@ MIN_REDRAW_INTERVAL_S = 1.0
 STATUS_HZ = 4.0
 #: More distinct configured offsets than this and the offset axis gets round-number ticks.
 MAX_OFFSET_TICKS = 7
+#: Font size of the offset tick labels (tick_params labelsize below), in points.
+_TICK_PT = 7.0
 _NICE_S = (1.0, 60.0, 3600.0, 86400.0, 365 * 86400.0)
 _BAND = (0.55, 0.55, 0.55, 0.3)
+
+
+def wrap_banner(text: str, fig: Figure, column: float = 0.18, fontsize: float = 7.0) -> str:
+    """``text`` wrapped to the width of the figure's right-hand column (``column`` of its width):
+    about 0.6 em per character at ``fontsize`` points, each line of ``text`` wrapped alone."""
+    width_pt = fig.get_figwidth() * 72 * column
+    chars = max(12, int(width_pt / (fontsize * 0.6)))
+    return "\n".join(textwrap.fill(line, chars) for line in text.splitlines() if line.strip())
 
 
 def seconds_label(v: float, _pos: object = None) -> str:
@@ -116,7 +127,7 @@ class DivergencePlot:
     def _build_axes(self) -> None:
         n = len(self.clocks)
         gs = self.fig.add_gridspec(2, n, hspace=0.08, wspace=0.32,
-                                   left=0.075, right=0.80, top=0.88, bottom=0.11)
+                                   left=0.12, right=0.80, top=0.88, bottom=0.11)
         self.ax_offset = [self.fig.add_subplot(gs[0, i]) for i in range(n)]
         self.ax_resid = [self.fig.add_subplot(gs[1, i], sharex=self.ax_offset[i])
                          for i in range(n)]
@@ -130,7 +141,7 @@ class DivergencePlot:
             top.set_yscale("symlog", linthresh=1.0, linscale=0.5)
             top.yaxis.set_major_formatter(FuncFormatter(seconds_label))
             top.yaxis.set_minor_locator(NullLocator())
-            top.tick_params(labelbottom=False, labelsize=7)
+            top.tick_params(labelbottom=False, labelsize=_TICK_PT)
             bottom.tick_params(labelsize=7)
             bottom.set_xlabel("time (s)", fontsize=8)
             bottom.axhline(0.0, color="0.3", lw=0.8, ls="--", zorder=1)
@@ -154,8 +165,10 @@ class DivergencePlot:
         self.status = self.ax_offset[0].text(0.0, 1.22, "", transform=self.ax_offset[0].transAxes,
                                              fontsize=8, va="bottom", ha="left",
                                              animated=self.blit)
-        self.banner = self.fig.text(0.99, 0.975, "", fontsize=8, va="top", ha="right",
-                                    color="#a04000")
+        # The right-hand column under the legend is free: a replay's banner (several long
+        # lines) goes there, wrapped to the column, so it never covers a title or a tick label.
+        self.banner = self.fig.text(0.815, 0.11, "", fontsize=7, va="bottom", ha="left",
+                                    color="#a04000", linespacing=1.25)
         self.legend: Any = None
 
     def _data_artists(self) -> list[Any]:
@@ -355,15 +368,28 @@ class DivergencePlot:
         self.legend = self.fig.legend(handles, labels, loc="upper left",
                                       bbox_to_anchor=(0.81, 0.88), fontsize=7, frameon=False,
                                       ncols=1 if len(handles) <= 20 else 2)
-        self.banner.set_text(self.source.banner or "")
+        self.banner.set_text(wrap_banner(self.source.banner or "", self.fig))
 
     def _ticks(self, i: int, values: set[float]) -> list[float]:
         """Ticks at the configured offsets when few, else at ±1 s, 1 min, 1 h, 1 d, 1 y."""
-        y0, y1 = self.ax_offset[i].get_ylim()
+        ax = self.ax_offset[i]
+        y0, y1 = ax.get_ylim()
         if len(values) <= MAX_OFFSET_TICKS:
-            return sorted(v for v in values if y0 <= v <= y1)
-        nice = [0.0, *_NICE_S, *(-v for v in _NICE_S)]
-        return sorted(v for v in nice if y0 <= v <= y1)
+            chosen = [v for v in values if y0 <= v <= y1]
+        else:
+            chosen = [v for v in (0.0, *_NICE_S, *(-v for v in _NICE_S)) if y0 <= v <= y1]
+        # On the symlog axis +90ms sits on 0 and +2d3h on +1d: keep 0, then the largest
+        # offsets, and drop a tick whose label would overlap one already kept (the legend still
+        # names every offset exactly).
+        room = _TICK_PT * 1.3 * self.fig.dpi / 72
+        kept: list[float] = []
+        at: list[float] = []
+        for v in sorted(chosen, key=lambda v: (v != 0, -abs(v))):
+            y = float(ax.transData.transform((0.0, v))[1])
+            if all(abs(y - other) >= room for other in at):
+                kept.append(v)
+                at.append(y)
+        return sorted(kept)
 
     def _update_status(self) -> None:
         """Short on purpose: text layout costs ≈1.5 ms short, ≈3.5 ms long."""
