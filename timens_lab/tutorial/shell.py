@@ -4,12 +4,12 @@ Notebooks 08 and 09 show time namespaces with the tools a learner can reuse (uti
 ``unshare``/``nsenter``, ``crun``, ``cc``, ``faketime``) before timens-lab. Each command is one
 visible call::
 
-    from timens_lab.tutorial_shell import Scratch, sh
+    from timens_lab.tutorial.shell import Scratch, sh
     work = Scratch()                                   # a private temporary directory
     sh(["unshare", "--time=timens", "--boottime=86400", "true"], cwd=work)
 
 ``sh`` prints ``$ command`` and its output as it arrives, and returns a :class:`Shell`. Like
-the tutorial's other experiments it is taped (_tutorial_tape.py): recorded with the notebook,
+the tutorial's other experiments it is taped (tutorial/_tape.py): recorded with the notebook,
 played back in replay mode, so a replayed notebook prints the same session. A :class:`Scratch`
 directory stands for its path in the recording (``cwd=work``, ``work / "bundle"``, or inside
 ``env``), so a recording made in one temporary directory replays in another.
@@ -33,7 +33,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ._tutorial_tape import active, result, signature, tape_path, taped
+from ._tape import active, result, signature, tape_path, taped
 
 #: A C-locale environment for tools whose output the notebooks parse.
 BASE_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -199,7 +199,7 @@ def _tail(argv: list[str], tool: str | None) -> list[str]:
 def _from_recording(argv: list[Any], cwd: Any, env: Any, timeout: float, quiet: bool,
                     tool: str | None) -> Shell:
     """The first unused recorded run of the same command (after any wrapper before ``tool``)."""
-    from ._tutorial_tape import Tape, decode
+    from ._tape import Tape, decode
 
     want = _tail(json.loads(signature((argv,), {}))[0][0], tool)
     for i, ev in enumerate(_Recorded.events):
