@@ -24,6 +24,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -49,7 +50,6 @@ class Scratch:
         self._rel = _rel
         if _root is None:
             self._root.chmod(0o755)   # containers started as another uid must read the bundle
-        self.path.mkdir(parents=True, exist_ok=True)
 
     @property
     def path(self) -> Path:
@@ -97,7 +97,7 @@ class Shell:
 
     def __repr__(self) -> str:
         status = "" if self.ok else f"[exit {self.returncode}]\n"
-        return f"$ {' '.join(self.argv)}\n{self.out}{self.err}{status}".rstrip("\n")
+        return f"$ {shlex.join(self.argv)}\n{self.out}{self.err}{status}".rstrip("\n")
 
 
 def _text(value: Any) -> str:
@@ -118,7 +118,7 @@ def _run(argv: list[Any], cwd: Any, env: Mapping[str, Any] | None, timeout: floa
     real_env = {**BASE_ENV, **{k: _text(v) for k, v in (env or {}).items()}}
     shown = [str(a) for a in argv]
     if not quiet:
-        print("$", " ".join(shown), flush=True)
+        print("$", shlex.join(shown), flush=True)
     start = time.monotonic()
     # Output goes to a file, not a pipe: a command that leaves a daemon behind (crun run
     # --detach) hands it its stdout, and a pipe would then never reach EOF.
@@ -198,11 +198,15 @@ def _tail(argv: list[str], tool: str | None) -> list[str]:
 
 def _from_recording(argv: list[Any], cwd: Any, env: Any, timeout: float, quiet: bool,
                     tool: str | None) -> Shell:
-    """The first unused recorded run of the same command (after any wrapper before ``tool``)."""
+    """The latest unused recorded run of the same command (after any wrapper before ``tool``).
+
+    The latest, because a notebook that runs a command live early on and from the recording
+    later (``timens-lab tree`` before and after the containers) wants the later one there.
+    """
     from ._tape import Tape, decode
 
     want = _tail(json.loads(signature((argv,), {}))[0][0], tool)
-    for i, ev in enumerate(_Recorded.events):
+    for i, ev in reversed(list(enumerate(_Recorded.events))):
         if _tail(json.loads(ev["a"])[0][0], tool) == want:
             done = dataclasses.replace(decode(_Recorded.events.pop(i)["v"],
                                               Tape("fallback", "replay")), replayed=True)
@@ -231,6 +235,7 @@ def read_json(path: Any) -> Any:
 
 
 def write_json(path: Any, value: Any) -> None:
+    Path(_text(path)).parent.mkdir(parents=True, exist_ok=True)
     Path(_text(path)).write_text(json.dumps(value, indent=2) + "\n")
 
 
@@ -250,3 +255,32 @@ def chown_tree(root: Any, uid: int) -> None:
     """Hand a bundle to ``uid`` (a rootless container started as that user must own it)."""
     for path in [Path(_text(root)), *Path(_text(root)).rglob("*")]:
         os.chown(path, uid, uid, follow_symlinks=False)
+
+
+@taped
+def cgroup_hybrid() -> bool:
+    """cgroup v1 hierarchies plus a v2 mount that has a controller (crun 1.8 refuses to run)."""
+    with contextlib.suppress(OSError):
+        return bool(Path("/sys/fs/cgroup/unified/cgroup.controllers").read_text().strip())
+    return False
+
+
+def start(argv: Sequence[str], *, comm: str, timeout: float = 10.0) -> subprocess.Popen[bytes]:
+    """Start a long-running process (a namespace's keeper) and wait until it runs ``comm``.
+
+    Waiting matters: ``unshare ... sleep`` creates the namespaces first and execs sleep last, so
+    entering it before then could find the namespaces half made. Kill it with ``.kill()``.
+    """
+    proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            env=BASE_ENV)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            if Path(f"/proc/{proc.pid}/comm").read_text().strip() == comm:
+                return proc
+        if proc.poll() is not None:
+            break
+        time.sleep(0.01)
+    proc.kill()
+    proc.wait()
+    raise RuntimeError(f"{argv[0]} did not start {comm} (exit {proc.returncode})")
