@@ -21,6 +21,7 @@ _LAZY = {
     "Lab": "timens_lab.engine.lab",
     "TimeNamespace": "timens_lab.engine.lab",
     "Child": "timens_lab.engine.lab",
+    "PIPE": "timens_lab.engine.lab",
     "Offsets": "timens_lab.offsets",
     "parse_duration": "timens_lab.offsets",
     "format_duration": "timens_lab.offsets",
@@ -34,7 +35,7 @@ _LAZY = {
 }
 
 __all__ = [
-    "Child", "Lab", "Offsets", "Replay", "Sampler", "SamplerSet", "TimeNamespace", "__version__",
+    "PIPE", "Child", "Lab", "Offsets", "Replay", "Sampler", "SamplerSet", "TimeNamespace", "__version__",
     "discover", "errors", "format_duration", "open_source", "parse_duration", "probe",
 ]
 
@@ -42,7 +43,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from . import errors
     from .clocks.sampler import Sampler, SamplerSet
     from .discovery.scan import discover
-    from .engine.lab import Child, Lab, TimeNamespace
+    from .engine.lab import PIPE, Child, Lab, TimeNamespace
     from .offsets import Offsets, format_duration, parse_duration
     from .probing.check import probe
     from .recording.replay import Replay, open_source

@@ -36,7 +36,7 @@ of meaning bumps ``version``. Integers are inodes, ids, pids and nanoseconds::
 
 ``container`` (on namespaces, and on each member as ``members[].container``) says which
 container owns it, from files alone (runtime state directories, cgroup paths, the supervising
-process: timens_lab/containers.py), or null when nothing says::
+process: timens_lab/discovery/containers.py), or null when nothing says::
 
     CONTAINER = {"runtime": "crun" | "runc" | "containerd" | "docker" | "podman" | "cri-o"
                             | "lxc" | "systemd-nspawn",

@@ -1,6 +1,6 @@
 """The probe's throwaway child: create time namespaces for real, print JSON, leave nothing behind.
 
-Started (see _pyexec) by :func:`timens_lab.probe.probe`; never imported by a
+Started (see _pyexec) by :func:`timens_lab.probe`; never imported by a
 long-lived process. It is a fresh, single-threaded interpreter on purpose: unshare(CLONE_NEWUSER)
 is EINVAL in a multi-threaded process (CLONE_NEWUSER implies CLONE_THREAD, kernel-timens.md §2.1)
 and every Jupyter kernel has threads, and os.fork() is only safe without threads.
