@@ -123,6 +123,8 @@ def build(executed: Path, out: Path, names: list[str]) -> list[str]:
     from nbconvert import HTMLExporter
 
     out.mkdir(parents=True, exist_ok=True)
+    for stale in [*out.glob("*.html"), out / "manifest.json"]:   # pages of removed notebooks
+        stale.unlink(missing_ok=True)
     exporter = HTMLExporter(template_name="timens-site", extra_template_basedirs=[str(TEMPLATES)],
                             embed_images=True)
     notebooks = {n: nbformat.read(executed / f"{n}.ipynb", as_version=4) for n in names}
