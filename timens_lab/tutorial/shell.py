@@ -20,6 +20,7 @@ recording printed instead, saying so: "live where the tool is installed, replaye
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import dataclasses
 import json
@@ -50,6 +51,9 @@ class Scratch:
         self._rel = _rel
         if _root is None:
             self._root.chmod(0o755)   # containers started as another uid must read the bundle
+            # A notebook stopped by a failing cell never reaches work.remove(): the kernel's
+            # exit still removes the directory.
+            atexit.register(shutil.rmtree, self._root, ignore_errors=True)
 
     @property
     def path(self) -> Path:
