@@ -31,6 +31,11 @@ $(VENV)/.installed-notebook: $(BIN)/python $(SOURCES)
 $(VENV)/.installed-test: $(BIN)/python $(SOURCES)
 	@command -v $${CC:-cc} >/dev/null || { echo "error: no C compiler; on Debian/Ubuntu: apt-get install build-essential python3-dev"; exit 1; }
 	$(BIN)/pip install -q -e '.[test]'
+	@touch $@ $(VENV)/.installed-notebook $(VENV)/.installed-docs
+
+$(VENV)/.installed-docs: $(BIN)/python $(SOURCES)
+	@command -v $${CC:-cc} >/dev/null || { echo "error: no C compiler; on Debian/Ubuntu: apt-get install build-essential python3-dev"; exit 1; }
+	$(BIN)/pip install -q -e '.[docs]'
 	@touch $@ $(VENV)/.installed-notebook
 
 install: $(VENV)/.installed-notebook ## create .venv and install timens-lab with the notebook extras
@@ -75,6 +80,9 @@ lint: $(VENV)/.installed-test ## ruff; mypy (strict on the bottom layer and engi
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+docs: $(VENV)/.installed-docs ## build the course as a static site in build/site: every notebook replayed, offline
+	$(BIN)/python scripts/build_docs.py --out build/site
+
 recordings: $(VENV)/.installed-notebook ## re-record the replays shipped in timens_lab/data from real runs (needs time namespaces)
 	$(BIN)/python scripts/make_recordings.py
 	$(BIN)/python scripts/run_notebook.py --mode record notebooks/[0-9]*.ipynb
@@ -100,4 +108,4 @@ probe: $(VENV)/.installed-notebook ## can this machine create time namespaces? (
 clean: ## remove the venv and build products
 	rm -rf $(VENV) build dist *.egg-info timens_lab/_timens*.so
 
-.PHONY: help install build lab test test-locked check-nobody bench lint probe recordings soak clean dist man
+.PHONY: help install build lab test test-locked check-nobody bench lint probe recordings soak clean dist man docs
