@@ -287,8 +287,7 @@ class DivergencePlot:
         for i, clock in enumerate(self.clocks):
             x0, x1 = self.ax_offset[i].get_xlim()
             cols = max(int(self.ax_offset[i].bbox.width), 16)
-            for cid in self.order:
-                self.traces[(cid, clock)].reduce(x0, x1, cols)
+            self.feed.reduce(clock, x0, x1, cols)
 
     def _set_artist_data(self) -> None:
         for i, clock in enumerate(self.clocks):
