@@ -162,6 +162,35 @@ class EnvelopeRows:
         np.maximum.at(dirty[:, 1], row, col + 1)
 
 
+    def dirty(self) -> tuple[int, int] | None:
+        """Columns ``[lo, hi)`` any row changed since its envelope was last read; resets."""
+        d = self._arrays[6]
+        lo, hi = (int(d[:, 0].min()), int(d[:, 1].max())) if len(d) else (0, 0)
+        d[:, 0], d[:, 1] = self.columns, 0
+        return (lo, hi) if hi > lo else None
+
+    def columns_of(self, c0: int, c1: int, *, mean: bool) -> tuple[np.ndarray, ...]:
+        """Every row's columns ``[c0, c1)`` as (xa, xb, ya, yb), rows × columns, NaN where
+        empty: (first x, last x, min, max), or with ``mean`` (centre x, centre x, mean, mean)."""
+        a_lo, a_hi, a_first, a_last, a_sum, a_count = (a[:, c0:c1] for a in self._arrays[:6])
+        if mean:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                y = a_sum / a_count                      # 0/0: NaN, an empty column
+                x = np.where(a_count > 0, (a_first + a_last) / 2, np.nan)
+            return x, x, y, y
+        filled = np.isfinite(a_lo)
+        return (np.where(filled, a_first, np.nan), np.where(filled, a_last, np.nan),
+                np.where(filled, a_lo, np.nan), np.where(filled, a_hi, np.nan))
+
+    def union(self, c0: int, c1: int) -> tuple[np.ndarray, ...]:
+        """Columns ``[c0, c1)`` of the union of every row: (first, last, lo, hi), the band
+        that spans every line (lo = +inf where no row has a point)."""
+        a_lo, a_hi, a_first, a_last = self._arrays[:4]
+        s = slice(c0, c1)
+        return (np.fmin.reduce(a_first[:, s], axis=0, initial=np.nan),
+                np.fmax.reduce(a_last[:, s], axis=0, initial=np.nan),
+                a_lo[:, s].min(axis=0, initial=np.inf), a_hi[:, s].max(axis=0, initial=-np.inf))
+
     def extent(self) -> tuple[float, float] | None:
         """(min lo, max hi) over every row's filled columns, None when all are empty."""
         lo, hi = self._arrays[0], self._arrays[1]

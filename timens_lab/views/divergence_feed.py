@@ -2,13 +2,16 @@
 
 No matplotlib here. A :class:`DivergenceFeed` drains a :class:`~timens_lab.source.Source`,
 turns namespace records into offsets against the host with
-:func:`timens_lab.divergence.divergence`, keeps a bounded history per (channel, clock) and
-reduces it to the plot's pixel columns (decimate.py), incrementally while the x limits hold.
-The same feed drives both renderers of the divergence plot (matplotlib and the browser canvas).
+:func:`timens_lab.divergence.divergence`, keeps a bounded history per clock (every namespace's
+samples in one columnar :class:`ClockHistory`, tagged by row) and reduces it to the plot's pixel
+columns (decimate.py), incrementally while the x limits hold. The same feed drives both
+renderers of the divergence plot (matplotlib and the browser canvas).
 
-Per frame the cost is a handful of numpy calls per clock, not per namespace: one divergence()
-call and one fold into an :class:`~timens_lab.views.decimate.EnvelopeRows` block per clock (a
-frame of 16 namespaces × 3 clocks went from 14 ms to ~3 ms of CPU).
+Per frame the cost is a fixed handful of numpy calls per clock, not per namespace: one
+divergence() call, one append and one fold into an
+:class:`~timens_lab.views.decimate.EnvelopeRows` block per clock. Per-namespace calls cost
+~0.25 ms each in numpy overhead: a frame of 16 namespaces × 3 clocks went from 14 ms of CPU to
+a few, which is what lets the canvas renderer run at the browser's frame rate.
 """
 
 from __future__ import annotations
@@ -32,18 +35,62 @@ def configured_offset(channel: Channel, clock: str) -> int | None:
     return channel.monotonic_ns if OFFSET_OF_CLOCK[clock] == "monotonic" else channel.boottime_ns
 
 
+class ClockHistory:
+    """Every namespace's offsets of one clock, in arrival order, tagged by row (the
+    namespace's index in the feed's order), plus each row's reference for the residual."""
+
+    def __init__(self) -> None:
+        self.t = Series()                    # s since the feed's first record
+        self.offset = Series()               # measured, ns
+        self.err = Series()                  # divergence()'s bound, ns
+        self.row = Series(np.int32)
+        self.ref = np.zeros(0)               # per row: configured offset (or first measured)
+        self.has_ref = np.zeros(0, dtype=bool)
+
+    def rows(self, n: int) -> None:
+        """Room for ``n`` rows."""
+        if len(self.ref) < n:
+            self.ref = np.concatenate((self.ref, np.zeros(n - len(self.ref))))
+            self.has_ref = np.concatenate((self.has_ref, np.zeros(n - len(self.has_ref), bool)))
+
+
+class _History:
+    """One row's values, as a Series looks (``.view`` and ``len``), taken from a ClockHistory."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.view = values
+
+    def __len__(self) -> int:
+        return len(self.view)
+
+
 @dataclasses.dataclass
 class Trace:
-    """One (channel, clock): its history and its reduction to the current pixel columns."""
+    """One (channel, clock): its history (a view of its clock's) and its pixel columns."""
 
     channel: Channel
     clock: str
     configured_ns: int | None
-    t: Series = dataclasses.field(default_factory=Series)        # s since the first record
-    offset: Series = dataclasses.field(default_factory=Series)   # measured, ns
-    err: Series = dataclasses.field(default_factory=Series)      # divergence()'s bound, ns
+    history: ClockHistory
+    row: int
     line: Envelope | None = None     # offset, seconds: min/max per column
     resid: Envelope | None = None    # residual ± err, ns: band extremes and per-column mean
+
+    def _mine(self, series: Series) -> _History:
+        return _History(series.view[self.history.row.view == self.row])
+
+    @property
+    def t(self) -> _History:
+        """Times, s since the feed's first record (a copy: O(history) per access)."""
+        return self._mine(self.history.t)
+
+    @property
+    def offset(self) -> _History:
+        return self._mine(self.history.offset)
+
+    @property
+    def err(self) -> _History:
+        return self._mine(self.history.err)
 
     def residual(self, lo: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(t s, measured − configured ns, err ns) from index ``lo``. With no configured offset
@@ -51,20 +98,6 @@ class Trace:
         off = self.offset.view
         ref = self.configured_ns if self.configured_ns is not None else (off[0] if len(off) else 0)
         return self.t.view[lo:], (off[lo:] - ref), self.err.view[lo:]
-
-    def fold(self, lo: int = 0) -> None:
-        """Reduce the history from index ``lo`` into the envelopes."""
-        if self.line is None or self.resid is None:
-            return
-        t, res, e = self.residual(lo)
-        off_s = self.offset.view[lo:] / NSEC
-        self.line.add(t, off_s, off_s)
-        self.resid.add(t, res - e, res + e, mid=res)
-
-    def reduce(self, x0: float, x1: float, columns: int) -> None:
-        """New pixel columns (the limits changed): re-reduce the whole history."""
-        self.line, self.resid = Envelope(x0, x1, columns), Envelope(x0, x1, columns)
-        self.fold()
 
 
 class DivergenceFeed:
@@ -77,9 +110,14 @@ class DivergenceFeed:
         self.channels: dict[str, Channel] = {}
         self.order: list[str] = []               # namespace channel ids, in order of arrival
         self.traces: dict[tuple[str, str], Trace] = {}
+        self.histories = {clock: ClockHistory() for clock in clocks}
+        self._t_max: float | None = None
         self._host = Series(RECORD_DTYPE)   # appended in place: no copy of the history a frame
         self._host_sorted = True
-        self._pending: dict[str, np.ndarray] = {}
+        # Namespace records not yet covered by the host's, all namespaces in one array, with
+        # their rows: one concatenation a frame (structured arrays are slow to concatenate).
+        self._pending = np.empty(0, RECORD_DTYPE)
+        self._pending_rows = np.empty(0, np.int32)
         self._t0_ns: int | None = None
         #: per clock: the envelope blocks (offset line, residual) and each channel's row
         self._blocks: dict[str, tuple[EnvelopeRows, EnvelopeRows, dict[str, int]]] = {}
@@ -93,8 +131,15 @@ class DivergenceFeed:
                 if ch.id != HOST:
                     self.order.append(ch.id)
                     added.append(ch.id)
+                    row = len(self.order) - 1
                     for clock in self.clocks:
-                        self.traces[(ch.id, clock)] = Trace(ch, clock, configured_offset(ch, clock))
+                        hist = self.histories[clock]
+                        hist.rows(row + 1)
+                        conf = configured_offset(ch, clock)
+                        if conf is not None:
+                            hist.ref[row], hist.has_ref[row] = conf, True
+                        self.traces[(ch.id, clock)] = Trace(ch, clock, conf, hist, row)
+        new, rows = [self._pending], [self._pending_rows]
         for cid, recs in source.read().items():
             if not len(recs):
                 continue
@@ -106,9 +151,10 @@ class DivergenceFeed:
                     self._host_sorted = False
                 self._host.extend(recs, self.history)
             elif cid in self.channels:
-                old = self._pending.get(cid)
-                self._pending[cid] = recs if old is None or not len(old) else np.concatenate(
-                    (old, recs))
+                new.append(recs)
+                rows.append(np.full(len(recs), self.traces[(cid, self.clocks[0])].row, np.int32))
+        if len(new) > 1:
+            self._pending, self._pending_rows = np.concatenate(new), np.concatenate(rows)
         self._compute()
         return added
 
@@ -123,26 +169,18 @@ class DivergenceFeed:
             return
         host = self._host.view
         end = _mid(host[-1:])[0] if self._host_sorted else _mid(host).max()
-        ids, ready_recs = [], []
-        for cid, recs in self._pending.items():
-            if not len(recs):
-                continue
-            ready = _mid(recs) <= end
-            if ready.all():
-                ids.append(cid)
-                ready_recs.append(recs)
-                self._pending[cid] = recs[:0]
-            elif ready.any():
-                ids.append(cid)
-                ready_recs.append(recs[ready])
-                self._pending[cid] = recs[~ready]
-        if not ids:
+        if not len(self._pending):
             return
-        # One concatenation (of structured arrays: slow per call) for every namespace; ``owner``
-        # says whose each record is, in blocks, so results split back with searchsorted.
-        batch = np.concatenate(ready_recs) if len(ready_recs) > 1 else ready_recs[0]
-        owner = np.repeat(np.arange(len(ids)), [len(r) for r in ready_recs])
-        tmid = _mid(batch)
+        tmid = _mid(self._pending)
+        ready = tmid <= end
+        if ready.all():
+            batch, owner = self._pending, self._pending_rows
+            self._pending, self._pending_rows = batch[:0], owner[:0]
+        elif ready.any():
+            batch, owner, tmid = self._pending[ready], self._pending_rows[ready], tmid[ready]
+            self._pending, self._pending_rows = self._pending[~ready], self._pending_rows[~ready]
+        else:
+            return
         if self._host_sorted:
             # From one host sample before the first record's bracket, so divergence()'s
             # curvature term sees the neighbours it would see in the whole series; searched
@@ -155,16 +193,17 @@ class DivergenceFeed:
             lo = max(int(np.searchsorted(_mid(tail), first, side="right")) - 3, 0)
             host = tail[lo:]
         for clock in self.clocks:
-            self._divergence(ids, batch, owner, tmid, host, clock)
+            self._divergence(batch, owner, tmid, host, clock)
 
-    def _divergence(self, ids: list[str], batch: np.ndarray, owner: np.ndarray,
+    def _divergence(self, batch: np.ndarray, owner: np.ndarray,
                     tmid: np.ndarray, host: np.ndarray, clock: str) -> None:
         """One divergence() call for every namespace's new records (48 calls per frame cost
         ~9 ms of numpy overhead for 16 namespaces × 3 clocks; 3 calls cost ~1 ms).
 
         Records divergence() would leave out (MISSING, outside the host's span, as its
         docstring says) are left out here first, so its output lines up with the input and
-        can be split back per namespace; if it ever does not, one call per namespace.
+        can be split back per namespace (``owner``: each record's row); if it ever does not,
+        one call per namespace.
         """
         field = "rt0" if clock == "realtime" else clock
         h = host[host[field] != MISSING]
@@ -177,61 +216,53 @@ class DivergenceFeed:
             return
         d = divergence(sub, host, clock)
         if len(d.t_ns) != len(sub):
-            for k, cid in enumerate(ids):
-                one = divergence(sub[own == k], host, clock)
-                self._append(cid, clock, one.t_ns, one.offset_ns, one.err_ns)
+            for row in np.unique(own):
+                one = divergence(sub[own == row], host, clock)
+                self._append(clock, np.full(len(one.t_ns), row, np.int32), one.t_ns,
+                             one.offset_ns, one.err_ns)
             return
-        bounds = np.searchsorted(own, np.arange(len(ids) + 1))
-        err = np.nan_to_num(d.err_ns, nan=0.0)
-        folds = []
-        for k, cid in enumerate(ids):
-            i, j = int(bounds[k]), int(bounds[k + 1])
-            if j > i:
-                folds.append(self._append(cid, clock, d.t_ns[i:j], d.offset_ns[i:j], err[i:j],
-                                          fold=False, clean=True))
-        self._fold_batch(clock, [f for f in folds if f is not None])
+        self._append(clock, own, d.t_ns, d.offset_ns, d.err_ns)
 
-    def _append(self, cid: str, clock: str, t_ns: np.ndarray, off: np.ndarray,
-                err: np.ndarray, *, fold: bool = True,
-                clean: bool = False) -> tuple[str, int] | None:
-        """Extend the trace's history; fold the new points (or, ``fold=False``, return
-        ``(cid, first new index)`` for :meth:`_fold_batch`). ``clean``: err has no NaN."""
+    def _append(self, clock: str, rows: np.ndarray, t_ns: np.ndarray, off: np.ndarray,
+                err: np.ndarray) -> None:
+        """Extend the clock's history with new offsets of any rows, and fold them into the
+        clock's envelope blocks (rows that have none yet are folded at the next reduce())."""
         keep = np.isfinite(off)
         if not keep.any():
-            return None
+            return
         if not keep.all():
-            t_ns, off, err = t_ns[keep], off[keep], err[keep]
-        trace = self.traces[(cid, clock)]
+            rows, t_ns, off, err = rows[keep], t_ns[keep], off[keep], err[keep]
         if self._t0_ns is None:
             self._t0_ns = int(t_ns[0])
-        trace.t.extend((t_ns - self._t0_ns) / NSEC, self.history)
-        trace.offset.extend(off, self.history)
-        trace.err.extend(err if clean else np.nan_to_num(err, nan=0.0), self.history)
-        lo = max(len(trace.t) - len(t_ns), 0)
-        if fold:
-            trace.fold(lo)
-            return None
-        return cid, lo
+        hist = self.histories[clock]
+        cap = self.history * max(len(self.order), 1)
+        t = (t_ns - self._t0_ns) / NSEC
+        err = np.nan_to_num(err, nan=0.0)
+        new = ~hist.has_ref[rows]
+        if new.any():   # no configured offset: the first measurement is the reference
+            first = np.unique(rows[new], return_index=True)
+            hist.ref[first[0]] = off[new][first[1]]
+            hist.has_ref[first[0]] = True
+        hist.t.extend(t, cap)
+        hist.offset.extend(off, cap)
+        hist.err.extend(err, cap)
+        hist.row.extend(rows, cap)
+        t_hi = float(t.max())
+        self._t_max = t_hi if self._t_max is None else max(self._t_max, t_hi)
+        self._fold(clock, rows, t, off, err)
 
-    def _fold_batch(self, clock: str, new: list[tuple[str, int]]) -> None:
-        """Fold the new points of several traces of ``clock``: one call per block when the
-        traces have rows in this clock's blocks, per trace otherwise."""
+    def _fold(self, clock: str, rows: np.ndarray, t: np.ndarray, off: np.ndarray,
+              err: np.ndarray) -> None:
         block = self._blocks.get(clock)
-        rows, parts = [], []
-        for cid, lo in new:
-            trace = self.traces[(cid, clock)]
-            if block is None or cid not in block[2] or trace.line is not block[0].envelopes[
-                    block[2][cid]]:
-                trace.fold(lo)
-                continue
-            t, res, e = trace.residual(lo)
-            parts.append((t, trace.offset.view[lo:] / NSEC, res, e))
-            rows.append(np.full(len(t), block[2][cid], dtype=np.intp))
-        if parts and block is not None:
-            t, off_s, res, e = (np.concatenate(a) for a in zip(*parts, strict=True))
-            row = np.concatenate(rows)
-            block[0].add(row, t, off_s, off_s)
-            block[1].add(row, t, res - e, res + e, mid=res)
+        if block is None:
+            return
+        inside = rows < block[0].rows
+        if not inside.all():
+            rows, t, off, err = rows[inside], t[inside], off[inside], err[inside]
+        res = off - self.histories[clock].ref[rows]
+        off_s = off / NSEC
+        block[0].add(rows, t, off_s, off_s)
+        block[1].add(rows, t, res - err, res + err, mid=res)
 
     def reduce(self, clock: str, x0: float, x1: float, columns: int) -> None:
         """New pixel columns for ``clock`` (the limits changed): re-reduce every namespace's
@@ -244,13 +275,14 @@ class DivergenceFeed:
         for cid, r in rows.items():
             trace = self.traces[(cid, clock)]
             trace.line, trace.resid = line.envelopes[r], resid.envelopes[r]
-        self._fold_batch(clock, [(cid, 0) for cid in ids])
+        hist = self.histories[clock]
+        self._fold(clock, hist.row.view, hist.t.view, hist.offset.view, hist.err.view)
 
     # --- what the axes need
 
     def t_max(self) -> float | None:
         """The newest time (s) of any trace, None before the first offset."""
-        return max((t.t.view[-1] for t in self.traces.values() if len(t.t)), default=None)
+        return self._t_max
 
     def offset_extent(self, clock: str) -> tuple[float, float] | None:
         """(min, max) in seconds of the measured (within the columns once reduced) and
@@ -261,11 +293,9 @@ class DivergenceFeed:
         if block is not None:
             ext = block[0].extent()
             values += [] if ext is None else list(ext)
-        else:
-            for cid in self.order:
-                v = self.traces[(cid, clock)].offset.view
-                if len(v):
-                    values += [float(v.min()) / NSEC, float(v.max()) / NSEC]
+        elif len(self.histories[clock].offset):
+            v = self.histories[clock].offset.view
+            values += [float(v.min()) / NSEC, float(v.max()) / NSEC]
         return (min(values), max(values)) if values else None
 
     def resid_extent(self, clock: str) -> tuple[float, float] | None:
@@ -273,18 +303,12 @@ class DivergenceFeed:
         block = self._block(clock)
         if block is not None:
             return block[1].extent()
-        los, his = [], []
-        for cid in self.order:
-            trace = self.traces[(cid, clock)]
-            if not len(trace.t):
-                continue
-            ext = trace.resid.extent() if trace.resid is not None else None
-            if ext is None:  # not reduced yet (before the first full draw)
-                _, res, e = trace.residual()
-                ext = (float((res - e).min()), float((res + e).max()))
-            los.append(ext[0])
-            his.append(ext[1])
-        return (min(los), max(his)) if los else None
+        hist = self.histories[clock]
+        if not len(hist.t):
+            return None
+        res = hist.offset.view - hist.ref[hist.row.view]
+        e = hist.err.view
+        return float((res - e).min()), float((res + e).max())
 
     def _block(self, clock: str) -> tuple[EnvelopeRows, EnvelopeRows, dict[str, int]] | None:
         """The clock's envelope blocks when every namespace has a row there (else None: a

@@ -25,11 +25,21 @@ jitter of a few hundred ns, so a min/max line fills its whole band, and 16 overl
 bands are unreadable (and drew in 73 ms a frame on Agg, against 17 ms for this design, with
 bench/bench_views.py); the min/max survive as the band. The offset lines are min/max decimated.
 
+Two renderers, one data model (divergence_feed.py): in a Jupyter kernel with anywidget the live
+frames go to a browser canvas (canvas.py, divergence_canvas.py): matplotlib draws only the
+background (axes, ticks, legend, reference lines) when limits change, the data travel as
+per-column binary deltas, and the kernel paces itself to the browser's animation-frame rate
+within ``VIEW_BUDGET`` of one core. Elsewhere (scripts, tests, a figure passed in, or
+``TIMENS_LAB_RENDERER=matplotlib``) the blitted matplotlib path below. Either way
+:meth:`DivergencePlot.finish` draws the final picture with matplotlib, which the saved notebook
+keeps.
+
 No kernel calls here: the plot reads a :class:`~timens_lab.source.Source`, live or replayed.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -60,6 +70,9 @@ MIN_REDRAW_INTERVAL_S = 1.0
 STATUS_HZ = 4.0
 #: More distinct configured offsets than this and the offset axis gets round-number ticks.
 MAX_OFFSET_TICKS = 7
+#: The canvas renderer's kernel-side budget: at most this share of one core (issue 17: ≤ 10 %,
+#: minus headroom for the comm's sending thread).
+VIEW_BUDGET = 0.08
 _NICE_S = (1.0, 60.0, 3600.0, 86400.0, 365 * 86400.0)
 _BAND = (0.55, 0.55, 0.55, 0.3)
 
@@ -87,13 +100,23 @@ class DivergencePlot:
                  clocks: Sequence[str] = ("monotonic", "boottime", "realtime"), *,
                  fig: Figure | None = None, figsize: tuple[float, float] = (9.0, 4.8),
                  window_s: float | None = None, blit: bool = True, decimate: bool = True,
-                 history: int = 200_000) -> None:
+                 history: int = 200_000, renderer: str = "auto") -> None:
+        if renderer not in ("auto", "canvas", "matplotlib"):
+            raise ValueError(f"renderer must be 'auto', 'canvas' or 'matplotlib', not {renderer!r}")
+        self.renderer = _choose_renderer(renderer, fig)
         self.source = source
         self.clocks = tuple(clocks)
         self.window_s = window_s
         self.blit = blit
         self.decimate = decimate
-        self.fig = fig if fig is not None else new_figure(figsize)
+        if fig is not None:
+            self.fig = fig
+        elif self.renderer == "canvas":
+            from .canvas import canvas_figure
+
+            self.fig = canvas_figure(figsize)
+        else:
+            self.fig = new_figure(figsize)
         self._own_fig = fig is None
         self.frames = 0
         self.full_redraws = 0
@@ -107,9 +130,18 @@ class DivergencePlot:
         self._dirty = True                       # a full redraw is due
         self._last_full = -np.inf
         self._shrink_since: dict[str, float] = {}
+        self._restyle = False                    # canvas: a keyframe without a new background
+        self._final = False
+        self.cpu_s = 0.0                         # thread CPU spent in frame(), in total
+        self._cost = 0.0                         # its moving average per frame
         self._build_axes()
         self._cid = self.fig.canvas.mpl_connect("draw_event", self._on_draw)
         self.delivery = FrameDelivery(self.fig)
+        self.canvas_frames: Any = None
+        if self.renderer == "canvas":
+            from .divergence_canvas import CanvasFrames
+
+            self.canvas_frames = CanvasFrames(self)
 
     # --- figure
 
@@ -136,7 +168,7 @@ class DivergencePlot:
             bottom.axhline(0.0, color="0.3", lw=0.8, ls="--", zorder=1)
             for ax in (top, bottom):
                 ax.grid(True, lw=0.4, alpha=0.5)
-            animated = self.blit
+            animated = self.blit or self.renderer == "canvas"
             self.refs.append(top.add_collection(
                 LineCollection([], linestyles="--", linewidths=1.0, alpha=0.9, zorder=1)))
             self.meas.append(top.add_collection(
@@ -153,7 +185,7 @@ class DivergencePlot:
         # In an axes, not the figure: savefig draws animated axes artists but skips figure ones.
         self.status = self.ax_offset[0].text(0.0, 1.22, "", transform=self.ax_offset[0].transAxes,
                                              fontsize=8, va="bottom", ha="left",
-                                             animated=self.blit)
+                                             animated=animated)
         self.banner = self.fig.text(0.99, 0.975, "", fontsize=8, va="top", ha="right",
                                     color="#a04000")
         self.legend: Any = None
@@ -168,7 +200,7 @@ class DivergencePlot:
         """Any full draw (ours, a resize, the toolbar): re-grab the background, redraw on top.
         Not while saving: savefig draws everything, which is no background."""
         canvas: Any = self.fig.canvas
-        if not self.blit or canvas.is_saving():
+        if not self.blit or canvas.is_saving() or self.renderer == "canvas":
             return
         self._bg = canvas.copy_from_bbox(self.fig.bbox)
         self._status_px = None
@@ -184,6 +216,7 @@ class DivergencePlot:
             ch = self.feed.channels[cid]
             if key in (cid, f"time:{ch.ns_inode}"):
                 chosen = cid
+        self._restyle |= chosen != self.selected
         self.selected = chosen
 
     # --- data
@@ -213,14 +246,43 @@ class DivergencePlot:
 
     def frame(self) -> None:
         """One live frame: poll the source, then draw."""
+        start = time.thread_time()
         self.poll()
         self.draw_frame()
+        spent = time.thread_time() - start
+        self.cpu_s += spent
+        self._cost = spent if self.frames <= 1 else 0.9 * self._cost + 0.1 * spent
+
+    def pace(self) -> float | None:
+        """Seconds until this view wants its next frame, or None: at the LiveView's fps.
+
+        The canvas renderer follows the fastest browser view's animation-frame rate (no fixed
+        cap: a browser that paints 60 fps gets 60), slowed down when the average frame cost
+        would exceed VIEW_BUDGET of one core. Without a browser view, None.
+        """
+        if self.canvas_frames is None or self.done:
+            return None
+        fps = self.fig.canvas.browser_fps()
+        if fps is None:
+            return None
+        return max(1.0 / fps, self._cost / VIEW_BUDGET)
 
     def draw_frame(self) -> None:
         """Blit, or redraw in full when limits or channels changed (or blitting is off)."""
         self.frames += 1
         self._update_status()
         self.done = self.done or bool(getattr(self.source, "done", False))
+        if self.canvas_frames is not None and not self._final:
+            frames = self.canvas_frames
+            if self._dirty or self._limits_changed() or frames.size != (
+                    self.fig.bbox.width, self.fig.bbox.height):
+                self.full_draw()
+            elif self._restyle:
+                self._restyle = False
+                frames.keyframe(background=False)
+            else:
+                frames.delta()
+            return
         if self._dirty or self._limits_changed() or not self.blit or self._bg is None:
             self.full_draw()
         else:
@@ -243,6 +305,7 @@ class DivergencePlot:
         for artist in self._animated():
             artist.set_animated(False)
         self.blit = False
+        self._final = True
         self.settle()
 
     def full_draw(self) -> None:
@@ -252,6 +315,15 @@ class DivergencePlot:
         self._rebuild_envelopes()
         self._set_artist_data()
         self._set_static()
+        if self.canvas_frames is not None:
+            self._restyle = False
+            if self._final:
+                from ._figure import png_bytes
+
+                self.canvas_frames.final(png_bytes(self.fig))
+            else:
+                self.canvas_frames.keyframe(background=True)
+            return
         self.delivery.render_full()  # draw_event → background grabbed, animated artists on top
         self.delivery.push()
 
@@ -434,6 +506,22 @@ class DivergencePlot:
             return False
         ax.set_ylim(*want)
         return True
+
+
+def _choose_renderer(renderer: str, fig: Figure | None) -> str:
+    """"canvas" or "matplotlib": a figure passed in is matplotlib's; "auto" picks the canvas in
+    a Jupyter kernel with anywidget, unless TIMENS_LAB_RENDERER=matplotlib."""
+    if fig is not None:
+        return "matplotlib"
+    if renderer == "auto":
+        if os.environ.get("TIMENS_LAB_RENDERER", "") == "matplotlib":
+            return "matplotlib"
+        try:
+            from .canvas import canvas_available
+        except ImportError:  # no anywidget (not installed with the notebook extra)
+            return "matplotlib"
+        return "canvas" if canvas_available() else "matplotlib"
+    return renderer
 
 
 def _pad_symlog(v: float, *, lower: bool) -> float:
