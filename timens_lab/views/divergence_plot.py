@@ -39,6 +39,7 @@ No kernel calls here: the plot reads a :class:`~timens_lab.source.Source`, live 
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Sequence
@@ -133,7 +134,9 @@ class DivergencePlot:
         self._restyle = False                    # canvas: a keyframe without a new background
         self._final = False
         self.cpu_s = 0.0                         # thread CPU spent in frame(), in total
-        self._cost = 0.0                         # its moving average per frame
+        self.cpu_share = 0.0                     # of one core, averaged over ~1 s
+        self._last_wall = 0.0
+        self._period = 1.0 / 30                  # the canvas renderer's current frame period
         self._build_axes()
         self._cid = self.fig.canvas.mpl_connect("draw_event", self._on_draw)
         self.delivery = FrameDelivery(self.fig)
@@ -246,12 +249,20 @@ class DivergencePlot:
 
     def frame(self) -> None:
         """One live frame: poll the source, then draw."""
-        start = time.thread_time()
+        start, wall = time.thread_time(), time.perf_counter()
         self.poll()
         self.draw_frame()
         spent = time.thread_time() - start
         self.cpu_s += spent
-        self._cost = spent if self.frames <= 1 else 0.9 * self._cost + 0.1 * spent
+        # The share of a core spent here, averaged over about a second of wall time (a frame's
+        # cost depends on the rate: the data of 1/30 s or of 1 s), steers the period: longer
+        # while over VIEW_BUDGET, shorter (down to the browser's frame period) while under.
+        dt = wall - self._last_wall if self._last_wall else 1.0 / 30
+        self._last_wall = wall
+        weight = 1.0 - math.exp(-dt / 1.0)
+        self.cpu_share += weight * (spent / max(dt, 1e-3) - self.cpu_share)
+        step = 1.15 if self.cpu_share > VIEW_BUDGET else 1 / 1.15
+        self._period = min(max(self._period * step, 1e-3), 1.0)
 
     def pace(self) -> float | None:
         """Seconds until this view wants its next frame, or None: at the LiveView's fps.
@@ -265,7 +276,8 @@ class DivergencePlot:
         fps = self.fig.canvas.browser_fps()
         if fps is None:
             return None
-        return max(1.0 / fps, self._cost / VIEW_BUDGET)
+        self._period = max(self._period, 1.0 / fps)
+        return self._period
 
     def draw_frame(self) -> None:
         """Blit, or redraw in full when limits or channels changed (or blitting is off)."""
