@@ -52,8 +52,10 @@ view.start();
 EXPECT = """\
 ax = plot.ax_offset[0]
 h = plot.fig.bbox.height
-expected = {cid: dict(y=float(h - ax.transData.transform((1.0, plot.traces[(cid, "monotonic")].configured_ns / S))[1]),
-                      rgb=[round(255 * c) for c in plot.colours[cid][:3]]) for cid in plot.order}
+def y_of(cid):
+    return float(h - ax.transData.transform((1.0, plot.traces[(cid, "monotonic")].configured_ns / S))[1])
+expected = {cid: dict(y=y_of(cid), rgb=[round(255 * c) for c in plot.colours[cid][:3]])
+            for cid in plot.order}
 box = ax.bbox
 print("EXPECT " + json.dumps(dict(lines=expected, axes=[box.x0, h - box.y1, box.x1, h - box.y0])))
 """

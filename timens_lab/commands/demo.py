@@ -52,7 +52,7 @@ def notebook_copy() -> Path:
     write next to the notebook they serve (checkpoints, autosave), never into site-packages."""
     import os
 
-    from ..demo import NOTEBOOK
+    from ..demo.app import NOTEBOOK
 
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     folder = cache / "timens-lab" / "demo"

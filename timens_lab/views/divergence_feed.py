@@ -2,9 +2,9 @@
 
 No matplotlib here. A :class:`DivergenceFeed` drains a :class:`~timens_lab.source.Source`,
 turns namespace records into offsets against the host with
-:func:`timens_lab.divergence.divergence`, keeps a bounded history per clock (every namespace's
-samples in one columnar :class:`ClockHistory`, tagged by row) and reduces it to the plot's pixel
-columns (decimate.py), incrementally while the x limits hold. The same feed drives both
+:func:`timens_lab.clocks.divergence.divergence`, keeps a bounded history per clock (every
+namespace's samples in one columnar :class:`ClockHistory`, tagged by row) and reduces it to the
+plot's pixel columns (decimate.py), incrementally while the x limits hold. The same feed drives both
 renderers of the divergence plot (matplotlib and the browser canvas).
 
 Per frame the cost is a fixed handful of numpy calls per clock, not per namespace: one
@@ -20,7 +20,7 @@ import dataclasses
 
 import numpy as np
 
-from ..divergence import divergence
+from ..clocks.divergence import divergence
 from ..source import HOST, MISSING, OFFSET_OF_CLOCK, RECORD_DTYPE, Channel, Source
 from .decimate import Envelope, EnvelopeRows
 from .series import Series
