@@ -39,7 +39,6 @@ No kernel calls here: the plot reads a :class:`~timens_lab.source.Source`, live 
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Sequence
@@ -67,6 +66,8 @@ CLOCK_TITLES = {"monotonic": "MONOTONIC", "boottime": "BOOTTIME", "realtime": "R
 SHRINK_AFTER_S = 5.0
 #: Full redraws for limit changes at most this often (new channels are drawn at once).
 MIN_REDRAW_INTERVAL_S = 1.0
+#: The canvas renderer looks at the limits this often (the matplotlib path: every frame).
+LIMIT_CHECKS_HZ = 4.0
 #: The status line ("frame N · t s") is re-rendered this often while blitting.
 STATUS_HZ = 4.0
 #: More distinct configured offsets than this and the offset axis gets round-number ticks.
@@ -134,8 +135,13 @@ class DivergencePlot:
         self._restyle = False                    # canvas: a keyframe without a new background
         self._final = False
         self.cpu_s = 0.0                         # thread CPU spent in frame(), in total
-        self.cpu_share = 0.0                     # of one core, averaged over ~1 s
-        self._last_wall = 0.0
+        self.cpu_share = 0.0                     # of one core, over the last ~0.5 s
+        self._window_at = 0.0
+        self._window_cpu = 0.0
+        self._min_period = 1.0 / 60
+        self._limits_at = 0.0
+        self._reduced: dict[str, tuple[float, float, int, int]] = {}  # clock → columns reduced
+        self._legend_key: Any = None
         self._period = 1.0 / 30                  # the canvas renderer's current frame period
         self._build_axes()
         self._cid = self.fig.canvas.mpl_connect("draw_event", self._on_draw)
@@ -249,34 +255,46 @@ class DivergencePlot:
 
     def frame(self) -> None:
         """One live frame: poll the source, then draw."""
-        start, wall = time.thread_time(), time.perf_counter()
+        start, wall, full = time.thread_time(), time.perf_counter(), self.full_redraws
         self.poll()
         self.draw_frame()
         spent = time.thread_time() - start
         self.cpu_s += spent
-        # The share of a core spent here, averaged over about a second of wall time (a frame's
-        # cost depends on the rate: the data of 1/30 s or of 1 s), steers the period: longer
-        # while over VIEW_BUDGET, shorter (down to the browser's frame period) while under.
-        dt = wall - self._last_wall if self._last_wall else 1.0 / 30
-        self._last_wall = wall
-        weight = 1.0 - math.exp(-dt / 1.0)
-        self.cpu_share += weight * (spent / max(dt, 1e-3) - self.cpu_share)
-        step = 1.15 if self.cpu_share > VIEW_BUDGET else 1 / 1.15
-        self._period = min(max(self._period * step, 1e-3), 1.0)
+        self._steer(spent, wall, keyframe=self.full_redraws != full)
+
+    def _steer(self, spent: float, wall: float, *, keyframe: bool) -> None:
+        """Twice a second, scale the canvas renderer's frame period by its measured share of a
+        core over VIEW_BUDGET. A frame's cost is a fixed part plus the data since the last
+        one, so the share falls as the period grows and this settles where it meets the
+        budget (or at the browser's frame rate). Full redraws (the limits moved: rare, and
+        ~0.1–0.4 s of text layout in matplotlib) count in :attr:`cpu_s` but do not steer:
+        one would stall the pace for seconds."""
+        if not self._window_at:
+            self._window_at = wall
+        if not keyframe:
+            self._window_cpu += spent
+        elapsed = wall - self._window_at
+        if elapsed < 0.5:
+            return
+        self.cpu_share = self._window_cpu / elapsed
+        ratio = min(max(self.cpu_share / VIEW_BUDGET, 0.5), 2.0)
+        self._period = min(max(self._period * ratio, self._min_period), 1.0)
+        self._window_at, self._window_cpu = wall, 0.0
 
     def pace(self) -> float | None:
         """Seconds until this view wants its next frame, or None: at the LiveView's fps.
 
         The canvas renderer follows the fastest browser view's animation-frame rate (no fixed
-        cap: a browser that paints 60 fps gets 60), slowed down when the average frame cost
-        would exceed VIEW_BUDGET of one core. Without a browser view, None.
+        cap: a browser that paints 60 fps gets 60), slowed down while the view's share of a
+        core exceeds VIEW_BUDGET (:meth:`_steer`). Without a browser view, None.
         """
         if self.canvas_frames is None or self.done:
             return None
         fps = self.fig.canvas.browser_fps()
         if fps is None:
             return None
-        self._period = max(self._period, 1.0 / fps)
+        self._min_period = 1.0 / fps
+        self._period = max(self._period, self._min_period)
         return self._period
 
     def draw_frame(self) -> None:
@@ -325,7 +343,8 @@ class DivergencePlot:
         self._last_full = time.perf_counter()
         self.full_redraws += 1
         self._rebuild_envelopes()
-        self._set_artist_data()
+        if self.canvas_frames is None or self._final:  # the canvas draws the data itself
+            self._set_artist_data()
         self._set_static()
         if self.canvas_frames is not None:
             self._restyle = False
@@ -367,11 +386,19 @@ class DivergencePlot:
     # --- artists
 
     def _rebuild_envelopes(self) -> None:
-        """Limits changed: re-reduce each trace's history into the new pixel columns."""
+        """Limits changed: re-reduce each trace's history into the new pixel columns.
+
+        Only when the columns changed (x limits, width, namespaces): envelopes hold data
+        coordinates, so new y limits need none, and a re-reduction costs ~20 ns per sample
+        of history (seconds for 16 namespaces × 3 clocks × 200k samples).
+        """
         for i, clock in enumerate(self.clocks):
             x0, x1 = self.ax_offset[i].get_xlim()
             cols = max(int(self.ax_offset[i].bbox.width), 16)
-            self.feed.reduce(clock, x0, x1, cols)
+            key = (x0, x1, cols, len(self.order))
+            if self._reduced.get(clock) != key or self.feed._block(clock) is None:
+                self._reduced[clock] = key
+                self.feed.reduce(clock, x0, x1, cols)
 
     def _set_artist_data(self) -> None:
         for i, clock in enumerate(self.clocks):
@@ -428,17 +455,21 @@ class DivergencePlot:
             self.refs[i].set_segments(segs)
             self.refs[i].set_color(colours)
             self.ax_offset[i].yaxis.set_major_locator(FixedLocator(self._ticks(i, values)))
+        labels = [self.feed.channels[cid].label for cid in self.order]
+        key = (tuple(labels), tuple(tuple(self.colours[cid]) for cid in self.order))
+        self.banner.set_text(self.source.banner or "")
+        if key == self._legend_key:  # a legend costs ~80 ms to build: only when it changed
+            return
+        self._legend_key = key
         if self.legend is not None:
             self.legend.remove()
         handles = [Line2D([], [], color=self.colours[cid], lw=1.6) for cid in self.order]
-        labels = [self.feed.channels[cid].label for cid in self.order]
         handles += [Line2D([], [], color="0.3", ls="--", lw=1.0),
                     PolyCollection([], facecolors=[_BAND])]
         labels += ["configured", "error band (all)"]
         self.legend = self.fig.legend(handles, labels, loc="upper left",
                                       bbox_to_anchor=(0.81, 0.88), fontsize=7, frameon=False,
                                       ncols=1 if len(handles) <= 20 else 2)
-        self.banner.set_text(self.source.banner or "")
 
     def _ticks(self, i: int, values: set[float]) -> list[float]:
         """Ticks at the configured offsets when few, else at ±1 s, 1 min, 1 h, 1 d, 1 y."""
@@ -466,6 +497,12 @@ class DivergencePlot:
         now = time.perf_counter()
         if not force and now - self._last_full < MIN_REDRAW_INTERVAL_S:
             return False
+        if not force and self.canvas_frames is not None:
+            # The canvas renderer runs at the browser's frame rate: looking at the extents
+            # (~0.7 ms) a few times a second is enough (data outside the axes are clipped).
+            if now - self._limits_at < 1.0 / LIMIT_CHECKS_HZ:
+                return False
+            self._limits_at = now
         changed = self._x_limits(force)
         for i, clock in enumerate(self.clocks):
             changed |= self._y_limits(self.ax_offset[i], f"o{clock}", self.feed.offset_extent(clock),
