@@ -12,6 +12,7 @@ rows per clock and role, so a frame costs a few numpy calls per clock.
 from __future__ import annotations
 
 import io
+import os
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -24,6 +25,22 @@ if TYPE_CHECKING:  # pragma: no cover
     from .divergence_plot import DivergencePlot
 
 _BAND_RGBA = (0.55, 0.55, 0.55, 0.3)
+
+
+def choose_renderer(renderer: str, fig: Any) -> str:
+    """"canvas" or "matplotlib": a figure passed in is matplotlib's; "auto" picks the canvas in
+    a Jupyter kernel with anywidget, unless TIMENS_LAB_RENDERER=matplotlib."""
+    if fig is not None:
+        return "matplotlib"
+    if renderer == "auto":
+        if os.environ.get("TIMENS_LAB_RENDERER", "") == "matplotlib":
+            return "matplotlib"
+        try:
+            from .canvas import canvas_available
+        except ImportError:  # no anywidget (not installed with the notebook extra)
+            return "matplotlib"
+        return "canvas" if canvas_available() else "matplotlib"
+    return renderer
 
 
 class CanvasFrames:

@@ -39,7 +39,6 @@ No kernel calls here: the plot reads a :class:`~timens_lab.source.Source`, live 
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -54,7 +53,9 @@ from ..offsets import format_duration
 from ..source import Source
 from ._delivery import FrameDelivery
 from ._figure import close_figure, new_figure
+from ._plot_limits import AxisLimits
 from .decimate import band_polygon
+from .divergence_canvas import choose_renderer
 from .divergence_feed import NSEC, DivergenceFeed, Trace, configured_offset
 
 __all__ = ["DivergencePlot", "configured_offset", "seconds_label"]
@@ -62,12 +63,6 @@ __all__ = ["DivergencePlot", "configured_offset", "seconds_label"]
 CLOCK_TITLES = {"monotonic": "MONOTONIC", "boottime": "BOOTTIME", "realtime": "REALTIME",
                 "monotonic_raw": "MONOTONIC_RAW", "monotonic_coarse": "MONOTONIC_COARSE",
                 "boottime_alarm": "BOOTTIME_ALARM"}
-#: A full redraw for limits that merely could be tighter waits this long (growing ones do not).
-SHRINK_AFTER_S = 5.0
-#: Full redraws for limit changes at most this often (new channels are drawn at once).
-MIN_REDRAW_INTERVAL_S = 1.0
-#: The canvas renderer looks at the limits this often (the matplotlib path: every frame).
-LIMIT_CHECKS_HZ = 4.0
 #: The status line ("frame N · t s") is re-rendered this often while blitting.
 STATUS_HZ = 4.0
 #: More distinct configured offsets than this and the offset axis gets round-number ticks.
@@ -95,7 +90,7 @@ def seconds_label(v: float, _pos: object = None) -> str:
     return f"{sign}{a * 1e9:.3g}ns"
 
 
-class DivergencePlot:
+class DivergencePlot(AxisLimits):
     """Measured vs configured offsets, per namespace and clock, updated from a Source."""
 
     def __init__(self, source: Source,
@@ -105,7 +100,7 @@ class DivergencePlot:
                  history: int = 200_000, renderer: str = "auto") -> None:
         if renderer not in ("auto", "canvas", "matplotlib"):
             raise ValueError(f"renderer must be 'auto', 'canvas' or 'matplotlib', not {renderer!r}")
-        self.renderer = _choose_renderer(renderer, fig)
+        self.renderer = choose_renderer(renderer, fig)
         self.source = source
         self.clocks = tuple(clocks)
         self.window_s = window_s
@@ -485,96 +480,3 @@ class DivergencePlot:
         drops = sum(s.drops for s in self.source.stats().values())
         text = f"frame {self.frames} · {span:.1f} s"
         self.status.set_text(text + (f" · {drops} dropped" if drops else ""))
-
-    # --- limits
-
-    def _limits_changed(self, *, force: bool = False) -> bool:
-        """New limits when data leave the axes (or could be much tighter for a while).
-
-        Growing is immediate, shrinking waits SHRINK_AFTER_S; neither more than once per
-        MIN_REDRAW_INTERVAL_S unless forced. Returns True when a limit changed.
-        """
-        now = time.perf_counter()
-        if not force and now - self._last_full < MIN_REDRAW_INTERVAL_S:
-            return False
-        if not force and self.canvas_frames is not None:
-            # The canvas renderer runs at the browser's frame rate: looking at the extents
-            # (~0.7 ms) a few times a second is enough (data outside the axes are clipped).
-            if now - self._limits_at < 1.0 / LIMIT_CHECKS_HZ:
-                return False
-            self._limits_at = now
-        changed = self._x_limits(force)
-        for i, clock in enumerate(self.clocks):
-            changed |= self._y_limits(self.ax_offset[i], f"o{clock}", self.feed.offset_extent(clock),
-                                      now, force, symlog=True)
-            changed |= self._y_limits(self.ax_resid[i], f"r{clock}", self.feed.resid_extent(clock),
-                                      now, force, symlog=False)
-        return changed
-
-    def _x_limits(self, force: bool) -> bool:
-        t_max = self.feed.t_max()
-        if t_max is None:
-            return False
-        x0, x1 = self.ax_offset[0].get_xlim()
-        if force:
-            new = (0.0 if self.window_s is None else max(0.0, t_max - self.window_s),
-                   max(t_max, 1e-3) * 1.02)
-        elif t_max <= x1:
-            return False
-        elif self.window_s is None:  # grow by half: O(log t) full redraws over a run
-            new = (0.0, max(t_max * 1.5, 10.0))
-        else:  # scroll in steps of a quarter window, not every frame
-            new = (max(0.0, t_max + self.window_s / 4 - self.window_s), t_max + self.window_s / 4)
-        if new == (x0, x1):
-            return False
-        for ax in self.ax_offset:
-            ax.set_xlim(*new)
-        return True
-
-    def _y_limits(self, ax: Any, key: str, extent: tuple[float, float] | None, now: float,
-                  force: bool, *, symlog: bool) -> bool:
-        if extent is None:
-            return False
-        lo, hi = extent
-        y0, y1 = ax.get_ylim()
-        if symlog:
-            want = (_pad_symlog(lo, lower=True), _pad_symlog(hi, lower=False))
-        else:
-            span = max(hi - lo, 10.0)   # ≥ 10 ns, so a flat line is not a hair-thin axis
-            want = (lo - 0.25 * span, hi + 0.25 * span)
-        outside = lo < y0 or hi > y1
-        loose = (y1 - y0) > 4 * (want[1] - want[0])
-        if not (force or outside):
-            if not loose:
-                self._shrink_since.pop(key, None)
-                return False
-            if now - self._shrink_since.setdefault(key, now) < SHRINK_AFTER_S:
-                return False
-        self._shrink_since.pop(key, None)
-        if (y0, y1) == want:
-            return False
-        ax.set_ylim(*want)
-        return True
-
-
-def _choose_renderer(renderer: str, fig: Figure | None) -> str:
-    """"canvas" or "matplotlib": a figure passed in is matplotlib's; "auto" picks the canvas in
-    a Jupyter kernel with anywidget, unless TIMENS_LAB_RENDERER=matplotlib."""
-    if fig is not None:
-        return "matplotlib"
-    if renderer == "auto":
-        if os.environ.get("TIMENS_LAB_RENDERER", "") == "matplotlib":
-            return "matplotlib"
-        try:
-            from .canvas import canvas_available
-        except ImportError:  # no anywidget (not installed with the notebook extra)
-            return "matplotlib"
-        return "canvas" if canvas_available() else "matplotlib"
-    return renderer
-
-
-def _pad_symlog(v: float, *, lower: bool) -> float:
-    """A limit beyond ``v`` on a symlog(linthresh=1 s) axis: 3× past it, at least ±1.5 s."""
-    if lower:
-        return min(v * 3 if v < -1 else v - 1.5, -1.5) if v < 1 else v / 3
-    return max(v * 3 if v > 1 else v + 1.5, 1.5) if v > -1 else v / 3
