@@ -17,6 +17,11 @@ SHRINK_AFTER_S = 5.0
 MIN_REDRAW_INTERVAL_S = 1.0
 #: The canvas renderer looks at the limits this often (the matplotlib path: every frame).
 LIMIT_CHECKS_HZ = 4.0
+#: The canvas renderer's keyframes (a full matplotlib render of the background, 0.1–0.5 s of
+#: text layout on a busy 2-core machine) may take this share of a core: the interval between
+#: limit changes stretches to cost / share, up to MAX_REDRAW_INTERVAL_S.
+KEYFRAME_BUDGET = 0.03
+MAX_REDRAW_INTERVAL_S = 4.0
 
 
 class AxisLimits:
@@ -31,15 +36,24 @@ class AxisLimits:
     _last_full: float
     _limits_at: float
     _shrink_since: dict[str, float]
+    keyframe_cost: float
+
+    def _redraw_interval(self) -> float:
+        """Seconds between limit changes: MIN_REDRAW_INTERVAL_S, longer for costly keyframes."""
+        if self.canvas_frames is None:
+            return MIN_REDRAW_INTERVAL_S
+        return min(max(MIN_REDRAW_INTERVAL_S, self.keyframe_cost / KEYFRAME_BUDGET),
+                   MAX_REDRAW_INTERVAL_S)
 
     def _limits_changed(self, *, force: bool = False) -> bool:
         """New limits when data leave the axes (or could be much tighter for a while).
 
         Growing is immediate, shrinking waits SHRINK_AFTER_S; neither more than once per
-        MIN_REDRAW_INTERVAL_S unless forced. Returns True when a limit changed.
+        MIN_REDRAW_INTERVAL_S (see _redraw_interval) unless forced. Returns True when a limit
+        changed.
         """
         now = time.perf_counter()
-        if not force and now - self._last_full < MIN_REDRAW_INTERVAL_S:
+        if not force and now - self._last_full < self._redraw_interval():
             return False
         if not force and self.canvas_frames is not None:
             # The canvas renderer runs at the browser's frame rate: looking at the extents

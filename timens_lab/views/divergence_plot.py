@@ -131,6 +131,7 @@ class DivergencePlot(AxisLimits):
         self._final = False
         self.cpu_s = 0.0                         # thread CPU spent in frame(), in total
         self.cpu_share = 0.0                     # of one core, over the last ~0.5 s
+        self.keyframe_cost = 0.0                 # CPU s of a frame with a full redraw (avg)
         self._window_at = 0.0
         self._window_cpu = 0.0
         self._min_period = 1.0 / 60
@@ -255,6 +256,9 @@ class DivergencePlot(AxisLimits):
         self.draw_frame()
         spent = time.thread_time() - start
         self.cpu_s += spent
+        if self.full_redraws != full:   # the cost of a keyframe: what limit changes cost
+            self.keyframe_cost = spent if not self.keyframe_cost else (
+                0.7 * self.keyframe_cost + 0.3 * spent)
         self._steer(spent, wall, keyframe=self.full_redraws != full)
 
     def _steer(self, spent: float, wall: float, *, keyframe: bool) -> None:
