@@ -72,5 +72,34 @@ def data_rgba(nb: NotebookPage, index: int = 0, scope: str = PANEL) -> Any:
     return np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).convert("RGBA"))
 
 
-__all__ = ["COUNT_FRAMES", "DATA", "ROOT", "data_rgba", "measure", "paints", "pixels",
-           "wait_painting"]
+def background_rgb(nb: NotebookPage, index: int = 0, scope: str = PANEL) -> Any:
+    """The exact pixels of live canvas ``index``'s background image (the PNG the kernel sent,
+    as the browser decoded it), RGB."""
+    url = nb.page.evaluate(
+        """([sel, i]) => { const img = document.querySelectorAll(sel + ' img')[i];
+            if (!img || !img.complete || !img.naturalWidth) { return null; }
+            const c = document.createElement('canvas');
+            c.width = img.naturalWidth; c.height = img.naturalHeight;
+            c.getContext('2d').drawImage(img, 0, 0);
+            return c.toDataURL('image/png'); }""", [f"{scope} {ROOT}", index])
+    return None if url is None else pixels(base64.b64decode(url.split(",", 1)[1]))
+
+
+def final_picture(nb: NotebookPage, want: Any, index: int = 0, scope: str = PANEL,
+                  timeout: float = 20.0) -> Any:
+    """The background once it equals ``want`` (the final PNG may still be on its way), else
+    whatever it is at ``timeout``; RGB pixels (None: no image)."""
+    import numpy as np
+
+    deadline = time.monotonic() + timeout
+    while True:
+        got = background_rgb(nb, index, scope)
+        done = got is not None and got.shape == (*want.shape[:2], 3) and bool(
+            np.all(got == np.asarray(want)[..., :3]))
+        if done or time.monotonic() > deadline:
+            return got
+        nb.page.wait_for_timeout(500)
+
+
+__all__ = ["COUNT_FRAMES", "DATA", "ROOT", "background_rgb", "data_rgba", "final_picture",
+           "measure", "paints", "pixels", "wait_painting"]

@@ -11,10 +11,8 @@ reference page. At the end the widget must show exactly matplotlib's final frame
 
 from __future__ import annotations
 
-import base64
 import json
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -35,9 +33,7 @@ WINDOW_S = 5.0
 FLOOR_FPS = 1.0    # see test_live_divergence.py
 
 SETUP = f"""\
-import base64
 import json
-import time
 from timens_lab import Lab
 from timens_lab.recording.replay import open_source
 from timens_lab.views import DivergencePlot, LiveView
@@ -109,18 +105,8 @@ def test_sixteen_namespaces_stream_to_the_browser(notebook: NotebookPage, lab_ro
         "return i && i.complete && i.naturalWidth > 0; }", arg=live_canvas.ROOT)
     assert float((live_canvas.data_rgba(notebook)[..., 3] > 0).mean()) == 0.0
     kernel = pixels((lab_root / "e2e" / "fps16-final.png").read_bytes())
-    deadline = time.monotonic() + 20   # the last image may still be on its way
-    while True:
-        url = notebook.evaluate(
-            """(sel) => { const img = document.querySelector(sel + ' img');
-                const c = document.createElement('canvas');
-                c.width = img.naturalWidth; c.height = img.naturalHeight;
-                c.getContext('2d').drawImage(img, 0, 0);
-                return c.toDataURL('image/png'); }""", live_canvas.ROOT)
-        browser = pixels(base64.b64decode(url.split(",", 1)[1]))
-        if mismatch(browser, kernel) == 0.0 or time.monotonic() > deadline:
-            break
-        notebook.page.wait_for_timeout(500)
+    browser = live_canvas.final_picture(notebook, kernel)
+    assert browser is not None, "no background image in the widget"
     wrong = mismatch(browser, kernel)
     if wrong:
         save_comparison(browser, kernel, artifacts / "fps16-final")
