@@ -35,7 +35,7 @@ from typing import Any
 
 WINDOW_S = float(os.environ.get("BENCH_CANVAS_SECONDS", "6"))
 #: Seconds of streaming before the 16-namespace window (start-up keyframes; see notebook_fps).
-WARMUP_S = 12.0
+WARMUP_S = 20.0
 NAMESPACES = 16
 #: The plot's default size in CSS pixels (9 × 4.8 in at 100 dpi).
 SIZE = (900, 480)

@@ -79,8 +79,10 @@ class AxisLimits:
                    max(t_max, 1e-3) * 1.02)
         elif t_max <= x1:
             return False
-        elif self.window_s is None:  # grow by half: O(log t) full redraws over a run
-            new = (0.0, max(t_max * 1.5, 10.0))
+        elif self.window_s is None:  # grow: O(log t) full redraws over a run
+            # by half; the canvas renderer doubles (its keyframes cost a matplotlib render)
+            grow = 1.5 if self.canvas_frames is None else 2.0
+            new = (0.0, max(t_max * grow, 10.0))
         else:  # scroll in steps of a quarter window, not every frame
             new = (max(0.0, t_max + self.window_s / 4 - self.window_s), t_max + self.window_s / 4)
         if new == (x0, x1):
