@@ -122,6 +122,7 @@ def test_canvas_plot_sends_keyframe_then_only_changed_columns() -> None:
     canvas.send = lambda content, buffers=None: sent.append((content, buffers or []))
     canvas._on_msg(None, {"type": "hello", "id": "v"}, [])
     plot.frame()
+    canvas._on_msg(None, {"type": "stats", "id": "v", "raf": 60.0, "painted": 30.0}, [])
     plot.settle(headroom=3.0)
     assert [m[0]["type"] for m in sent][:2] == ["bg", "key"]
     key = [m for m in sent if m[0]["type"] == "key"][-1]

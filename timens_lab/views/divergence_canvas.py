@@ -54,6 +54,7 @@ class CanvasFrames:
         self.layout: list[tuple[int, int | None, int, int, int]] = []
         self.size = (0.0, 0.0)
         self.background_stale = True
+        self.missed = True          # frames went by unsent: the next message is a keyframe
         self.keyframes = 0
         self.deltas = 0
 
@@ -77,7 +78,9 @@ class CanvasFrames:
         self.size = (fig.bbox.width, fig.bbox.height)
         if not self.canvas.viewed:
             self.background_stale |= background
+            self.missed = True
             return
+        self.missed = False
         if background or self.background_stale or self.canvas.background is None:
             self.render_background()
         elif self.canvas.want_key:   # a new view: it has no background yet
@@ -151,8 +154,9 @@ class CanvasFrames:
     def delta(self) -> None:
         """The columns that changed since the last message, and the status line."""
         if not self.canvas.viewed:
+            self.missed = True
             return
-        if self.canvas.want_key:
+        if self.canvas.want_key or self.missed:   # a new view, or one back after a silence
             self.keyframe(background=False)
             return
         plot = self.plot
