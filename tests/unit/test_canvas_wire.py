@@ -155,3 +155,23 @@ def test_canvas_plot_sends_keyframe_then_only_changed_columns() -> None:
 def _rgb(rgba: tuple[float, ...]) -> str:
     r, g, b = (round(255 * v) for v in rgba[:3])
     return f"rgba({r},{g},{b},"
+
+
+def test_savefig_mid_run_shows_the_data() -> None:
+    """The live frames leave matplotlib's data artists empty; a PNG taken mid-run (a snapshot,
+    an export) still has the lines: the canvas fills them before printing."""
+    import io
+
+    from PIL import Image
+
+    from timens_lab.views._figure import png_bytes
+
+    source = SyntheticSource({"a": (5 * S, 5 * S)}, samples=3000, chunk=1000, seed=4)
+    plot = DivergencePlot(source, renderer="canvas")
+    plot.frame()
+    plot.settle(headroom=2.0)
+    plot.frame()
+    png = np.asarray(Image.open(io.BytesIO(png_bytes(plot.fig))).convert("RGB")).astype(int)
+    rgb = np.array([round(255 * c) for c in plot.colours["a"][:3]])
+    assert (np.abs(png - rgb).max(axis=-1) < 30).sum() > 100, "no line of a's colour in the PNG"
+    plot.close()

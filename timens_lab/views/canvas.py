@@ -57,7 +57,15 @@ class LiveCanvas(anywidget.AnyWidget, FigureCanvasAgg):  # type: ignore[misc]
         self.final_png: bytes | None = None
         self.messages = 0
         self.bytes_sent = 0
+        #: called before savefig renders (the plot fills its matplotlib artists, which the
+        #: live frames leave empty: the browser draws the data)
+        self.before_print: Any = None
         self.on_msg(self._on_msg)
+
+    def print_figure(self, *args: Any, **kwargs: Any) -> Any:
+        if self.before_print is not None:
+            self.before_print()
+        return super().print_figure(*args, **kwargs)
 
     # --- from the browser
 

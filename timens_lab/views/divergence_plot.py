@@ -147,6 +147,7 @@ class DivergencePlot(AxisLimits):
             from .divergence_canvas import CanvasFrames
 
             self.canvas_frames = CanvasFrames(self)
+            self.fig.canvas.before_print = self._set_artist_data  # savefig mid-run: data too
 
     # --- figure
 
