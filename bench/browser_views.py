@@ -1,4 +1,8 @@
-"""Frames delivered to a real JupyterLab in Chromium by the live divergence plot (ipympl).
+"""Frames delivered to a real JupyterLab in Chromium by the live divergence plot on ipympl.
+
+Since issue 17 the plot renders to its own canvas in a kernel (bench_live_canvas.py measures
+that); this script keeps measuring the matplotlib path (``renderer="matplotlib"``) over ipympl,
+the comparison point.
 
 Not part of ``python -m bench`` (it needs a browser and takes ~40 s); run it on purpose:
 ``python -m bench.browser_views [FPS ...]`` (default targets: 12 and 20 and 30 fps).
@@ -62,7 +66,7 @@ results = {}
 
 RUN = """\
 source = SyntheticSource(offsets, samples=10_000 + 100_000, chunk=10_000, rate_hz=1000.0)
-plot = DivergencePlot(source)
+plot = DivergencePlot(source, renderer="matplotlib")
 plot.frame(); plot.settle(headroom=1.5); source.chunk = 83
 view = LiveView([plot], fps={fps}, duration={run_s})
 pushed = [0]
@@ -98,7 +102,7 @@ print("RESULT", results[{fps}])
 
 STOP_TEST = """\
 source = SyntheticSource(offsets, samples=200_000, chunk=83, rate_hz=1000.0)
-plot2 = DivergencePlot(source)
+plot2 = DivergencePlot(source, renderer="matplotlib")
 view2 = LiveView([plot2], fps=20, duration=60)
 view2.start()
 """

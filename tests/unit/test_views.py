@@ -17,7 +17,7 @@ import pytest
 matplotlib.use("Agg")
 
 from timens_lab.source import HOST, MISSING, Channel
-from timens_lab.views import divergence_plot as dp
+from timens_lab.views import _plot_limits
 from timens_lab.views.decimate import Envelope, minmax_columns
 from timens_lab.views.divergence_plot import DivergencePlot
 from timens_lab.views.live import LiveView
@@ -158,7 +158,7 @@ def test_blits_between_full_redraws(source: SyntheticSource,
                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """With headroom, new data are blitted (pixels change, no full redraw); data past the x
     limit cause one full redraw."""
-    monkeypatch.setattr(dp, "MIN_REDRAW_INTERVAL_S", 0.0)
+    monkeypatch.setattr(_plot_limits, "MIN_REDRAW_INTERVAL_S", 0.0)
     plot = DivergencePlot(source, CLOCKS)
     plot.frame()
     plot.settle(headroom=3.0)

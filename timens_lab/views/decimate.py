@@ -7,7 +7,11 @@ against 14.1 ms for 16 × 10k). Outliers survive, unlike every-n-th-point subsam
 
 :class:`Envelope` keeps the per-column extremes *incrementally*: while the x limits stay put
 (between full redraws) a frame only folds in its new points, O(new + columns), instead of
-re-reducing the whole history.
+re-reducing the whole history. :class:`EnvelopeRows` keeps the envelopes of many lines over
+the same columns in one 2-D block, so one frame folds every namespace's new points in one call
+(per-line calls cost ~0.25 ms each in numpy overhead: 12 ms a frame for 16 namespaces × 3
+clocks). Each envelope remembers which columns changed since :meth:`Envelope.take_dirty`: what
+the canvas renderer sends to the browser (canvas.py).
 """
 
 from __future__ import annotations
@@ -33,15 +37,27 @@ class Envelope:
         self.reset(x0, x1, columns)
 
     def reset(self, x0: float, x1: float, columns: int) -> None:
-        if not x1 > x0 or columns < 1:
-            raise ValueError(f"bad envelope: [{x0}, {x1}] with {columns} columns")
-        self.x0, self.x1, self.columns = float(x0), float(x1), int(columns)
-        self.lo = np.full(self.columns, np.inf)
-        self.hi = np.full(self.columns, -np.inf)
-        self.first = np.full(self.columns, np.nan)   # x of the first and last point per column,
-        self.last = np.full(self.columns, np.nan)    # so a lone point is drawn where it was
-        self.sum = np.zeros(self.columns)            # of ``mid``, for the per-column mean
-        self.count = np.zeros(self.columns, dtype=np.int64)
+        _check(x0, x1, columns)
+        self._bind(float(x0), float(x1), int(columns), *_blank(1, int(columns)), 0)
+
+    def _bind(self, x0: float, x1: float, columns: int, lo: np.ndarray, hi: np.ndarray,
+              first: np.ndarray, last: np.ndarray, total: np.ndarray, count: np.ndarray,
+              dirty: np.ndarray, row: int) -> None:
+        """Use row ``row`` of 2-D arrays (shared with an :class:`EnvelopeRows`) as this
+        envelope's storage: views, so folding into the block updates this envelope too."""
+        self.x0, self.x1, self.columns = x0, x1, columns
+        self.lo, self.hi = lo[row], hi[row]
+        self.first = first[row]   # x of the first and last point per column,
+        self.last = last[row]     # so a lone point is drawn where it was
+        self.sum = total[row]     # of ``mid``, for the per-column mean
+        self.count = count[row]
+        self._dirty = dirty[row]  # [lowest, highest + 1] column changed since take_dirty()
+
+    def take_dirty(self) -> tuple[int, int] | None:
+        """The columns ``[lo, hi)`` changed since the last call (None: none); resets."""
+        lo, hi = int(self._dirty[0]), int(self._dirty[1])
+        self._dirty[:] = (self.columns, 0)
+        return (lo, hi) if hi > lo else None
 
     def add(self, x: np.ndarray, lo: np.ndarray, hi: np.ndarray,
             mid: np.ndarray | None = None) -> None:
@@ -70,6 +86,8 @@ class Envelope:
         if mid is not None:
             np.add.at(self.sum, col, mid)
             np.add.at(self.count, col, 1)
+        self._dirty[0] = min(self._dirty[0], int(col.min()))
+        self._dirty[1] = max(self._dirty[1], int(col.max()) + 1)
 
     def filled(self) -> np.ndarray:
         return np.isfinite(self.lo)
@@ -96,6 +114,104 @@ class Envelope:
         if not f.any():
             return None
         return float(self.lo[f].min()), float(self.hi[f].max())
+
+
+class EnvelopeRows:
+    """Envelopes of ``rows`` lines over the same columns, folded together in one call."""
+
+    def __init__(self, x0: float, x1: float, columns: int, rows: int) -> None:
+        _check(x0, x1, columns)
+        self.x0, self.x1, self.columns, self.rows = float(x0), float(x1), int(columns), rows
+        arrays = _blank(rows, self.columns)
+        self._arrays = arrays
+        self.envelopes = []
+        for r in range(rows):
+            env = Envelope.__new__(Envelope)
+            env._bind(self.x0, self.x1, self.columns, *arrays, r)
+            self.envelopes.append(env)
+
+    def add(self, row: np.ndarray, x: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+            mid: np.ndarray | None = None) -> None:
+        """Fold points into the envelope of their ``row`` (an int array like ``x``); the same
+        rules as :meth:`Envelope.add`."""
+        x = np.asarray(x, dtype=float)
+        lo = np.asarray(lo, dtype=float)
+        hi = np.asarray(hi, dtype=float)
+        row = np.asarray(row, dtype=np.intp)
+        ok = (x >= self.x0) & (x <= self.x1) & np.isfinite(lo) & np.isfinite(hi)
+        if mid is not None:
+            mid = np.asarray(mid, dtype=float)
+            ok &= np.isfinite(mid)
+        if not ok.all():
+            x, lo, hi, row = x[ok], lo[ok], hi[ok], row[ok]
+            mid = None if mid is None else mid[ok]
+        if not len(x):
+            return
+        col = ((x - self.x0) * (self.columns / (self.x1 - self.x0))).astype(np.intp)
+        np.minimum(col, self.columns - 1, out=col)
+        flat = row * self.columns + col
+        a_lo, a_hi, a_first, a_last, a_sum, a_count, dirty = self._arrays
+        np.minimum.at(a_lo.reshape(-1), flat, lo)
+        np.maximum.at(a_hi.reshape(-1), flat, hi)
+        np.fmin.at(a_first.reshape(-1), flat, x)
+        np.fmax.at(a_last.reshape(-1), flat, x)
+        if mid is not None:
+            np.add.at(a_sum.reshape(-1), flat, mid)
+            np.add.at(a_count.reshape(-1), flat, 1)
+        np.minimum.at(dirty[:, 0], row, col)
+        np.maximum.at(dirty[:, 1], row, col + 1)
+
+
+    def dirty(self) -> tuple[int, int] | None:
+        """Columns ``[lo, hi)`` any row changed since its envelope was last read; resets."""
+        d = self._arrays[6]
+        lo, hi = (int(d[:, 0].min()), int(d[:, 1].max())) if len(d) else (0, 0)
+        d[:, 0], d[:, 1] = self.columns, 0
+        return (lo, hi) if hi > lo else None
+
+    def columns_of(self, c0: int, c1: int, *, mean: bool) -> tuple[np.ndarray, ...]:
+        """Every row's columns ``[c0, c1)`` as (xa, xb, ya, yb), rows × columns, NaN where
+        empty: (first x, last x, min, max), or with ``mean`` (centre x, centre x, mean, mean)."""
+        a_lo, a_hi, a_first, a_last, a_sum, a_count = (a[:, c0:c1] for a in self._arrays[:6])
+        if mean:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                y = a_sum / a_count                      # 0/0: NaN, an empty column
+                x = np.where(a_count > 0, (a_first + a_last) / 2, np.nan)
+            return x, x, y, y
+        filled = np.isfinite(a_lo)
+        return (np.where(filled, a_first, np.nan), np.where(filled, a_last, np.nan),
+                np.where(filled, a_lo, np.nan), np.where(filled, a_hi, np.nan))
+
+    def union(self, c0: int, c1: int) -> tuple[np.ndarray, ...]:
+        """Columns ``[c0, c1)`` of the union of every row: (first, last, lo, hi), the band
+        that spans every line (lo = +inf where no row has a point)."""
+        a_lo, a_hi, a_first, a_last = self._arrays[:4]
+        s = slice(c0, c1)
+        return (np.fmin.reduce(a_first[:, s], axis=0, initial=np.nan),
+                np.fmax.reduce(a_last[:, s], axis=0, initial=np.nan),
+                a_lo[:, s].min(axis=0, initial=np.inf), a_hi[:, s].max(axis=0, initial=-np.inf))
+
+    def extent(self) -> tuple[float, float] | None:
+        """(min lo, max hi) over every row's filled columns, None when all are empty."""
+        lo, hi = self._arrays[0], self._arrays[1]
+        filled = np.isfinite(lo)
+        if not filled.any():
+            return None
+        return float(lo[filled].min()), float(hi[filled].max())
+
+
+def _check(x0: float, x1: float, columns: int) -> None:
+    if not x1 > x0 or columns < 1:
+        raise ValueError(f"bad envelope: [{x0}, {x1}] with {columns} columns")
+
+
+def _blank(rows: int, columns: int) -> tuple[np.ndarray, ...]:
+    """Empty storage: lo, hi, first, last, sum, count (rows × columns) and dirty (rows × 2)."""
+    dirty = np.empty((rows, 2), dtype=np.int64)
+    dirty[:, 0], dirty[:, 1] = columns, 0
+    return (np.full((rows, columns), np.inf), np.full((rows, columns), -np.inf),
+            np.full((rows, columns), np.nan), np.full((rows, columns), np.nan),
+            np.zeros((rows, columns)), np.zeros((rows, columns), dtype=np.int64), dirty)
 
 
 def band_polygon(first: np.ndarray, last: np.ndarray, lo: np.ndarray,

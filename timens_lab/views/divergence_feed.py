@@ -2,8 +2,16 @@
 
 No matplotlib here. A :class:`DivergenceFeed` drains a :class:`~timens_lab.source.Source`,
 turns namespace records into offsets against the host with
-:func:`timens_lab.clocks.divergence.divergence`, keeps a bounded history per (channel, clock) and
-reduces it to the plot's pixel columns (decimate.py), incrementally while the x limits hold.
+:func:`timens_lab.clocks.divergence.divergence`, keeps a bounded history per clock (every
+namespace's samples in one columnar :class:`ClockHistory`, tagged by row) and reduces it to the
+plot's pixel columns (decimate.py), incrementally while the x limits hold. The same feed drives both
+renderers of the divergence plot (matplotlib and the browser canvas).
+
+Per frame the cost is a fixed handful of numpy calls per clock, not per namespace: one
+divergence() call, one append and one fold into an
+:class:`~timens_lab.views.decimate.EnvelopeRows` block per clock. Per-namespace calls cost
+~0.25 ms each in numpy overhead: a frame of 16 namespaces × 3 clocks went from 14 ms of CPU to
+a few, which is what lets the canvas renderer run at the browser's frame rate.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ import numpy as np
 from ..clocks.divergence import divergence
 from ..offsets import NSEC
 from ..source import HOST, MISSING, OFFSET_OF_CLOCK, RECORD_DTYPE, Channel, Source
-from .decimate import Envelope
+from .decimate import Envelope, EnvelopeRows
 from .series import Series
 
 
@@ -26,18 +34,62 @@ def configured_offset(channel: Channel, clock: str) -> int | None:
     return channel.monotonic_ns if OFFSET_OF_CLOCK[clock] == "monotonic" else channel.boottime_ns
 
 
+class ClockHistory:
+    """Every namespace's offsets of one clock, in arrival order, tagged by row (the
+    namespace's index in the feed's order), plus each row's reference for the residual."""
+
+    def __init__(self) -> None:
+        self.t = Series()                    # s since the feed's first record
+        self.offset = Series()               # measured, ns
+        self.err = Series()                  # divergence()'s bound, ns
+        self.row = Series(np.int32)
+        self.ref = np.zeros(0)               # per row: configured offset (or first measured)
+        self.has_ref = np.zeros(0, dtype=bool)
+
+    def rows(self, n: int) -> None:
+        """Room for ``n`` rows."""
+        if len(self.ref) < n:
+            self.ref = np.concatenate((self.ref, np.zeros(n - len(self.ref))))
+            self.has_ref = np.concatenate((self.has_ref, np.zeros(n - len(self.has_ref), bool)))
+
+
+class _History:
+    """One row's values, as a Series looks (``.view`` and ``len``), taken from a ClockHistory."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.view = values
+
+    def __len__(self) -> int:
+        return len(self.view)
+
+
 @dataclasses.dataclass
 class Trace:
-    """One (channel, clock): its history and its reduction to the current pixel columns."""
+    """One (channel, clock): its history (a view of its clock's) and its pixel columns."""
 
     channel: Channel
     clock: str
     configured_ns: int | None
-    t: Series = dataclasses.field(default_factory=Series)        # s since the first record
-    offset: Series = dataclasses.field(default_factory=Series)   # measured, ns
-    err: Series = dataclasses.field(default_factory=Series)      # divergence()'s bound, ns
+    history: ClockHistory
+    row: int
     line: Envelope | None = None     # offset, seconds: min/max per column
     resid: Envelope | None = None    # residual ± err, ns: band extremes and per-column mean
+
+    def _mine(self, series: Series) -> _History:
+        return _History(series.view[self.history.row.view == self.row])
+
+    @property
+    def t(self) -> _History:
+        """Times, s since the feed's first record (a copy: O(history) per access)."""
+        return self._mine(self.history.t)
+
+    @property
+    def offset(self) -> _History:
+        return self._mine(self.history.offset)
+
+    @property
+    def err(self) -> _History:
+        return self._mine(self.history.err)
 
     def residual(self, lo: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(t s, measured − configured ns, err ns) from index ``lo``. With no configured offset
@@ -45,20 +97,6 @@ class Trace:
         off = self.offset.view
         ref = self.configured_ns if self.configured_ns is not None else (off[0] if len(off) else 0)
         return self.t.view[lo:], (off[lo:] - ref), self.err.view[lo:]
-
-    def fold(self, lo: int = 0) -> None:
-        """Reduce the history from index ``lo`` into the envelopes."""
-        if self.line is None or self.resid is None:
-            return
-        t, res, e = self.residual(lo)
-        off_s = self.offset.view[lo:] / NSEC
-        self.line.add(t, off_s, off_s)
-        self.resid.add(t, res - e, res + e, mid=res)
-
-    def reduce(self, x0: float, x1: float, columns: int) -> None:
-        """New pixel columns (the limits changed): re-reduce the whole history."""
-        self.line, self.resid = Envelope(x0, x1, columns), Envelope(x0, x1, columns)
-        self.fold()
 
 
 class DivergenceFeed:
@@ -71,10 +109,17 @@ class DivergenceFeed:
         self.channels: dict[str, Channel] = {}
         self.order: list[str] = []               # namespace channel ids, in order of arrival
         self.traces: dict[tuple[str, str], Trace] = {}
-        self._host = np.empty(0, RECORD_DTYPE)
+        self.histories = {clock: ClockHistory() for clock in clocks}
+        self._t_max: float | None = None
+        self._host = Series(RECORD_DTYPE)   # appended in place: no copy of the history a frame
         self._host_sorted = True
-        self._pending: dict[str, np.ndarray] = {}
+        # Namespace records not yet covered by the host's, all namespaces in one array, with
+        # their rows: one concatenation a frame (structured arrays are slow to concatenate).
+        self._pending = np.empty(0, RECORD_DTYPE)
+        self._pending_rows = np.empty(0, np.int32)
         self._t0_ns: int | None = None
+        #: per clock: the envelope blocks (offset line, residual) and each channel's row
+        self._blocks: dict[str, tuple[EnvelopeRows, EnvelopeRows, dict[str, int]]] = {}
 
     def poll(self, source: Source) -> list[str]:
         """Drain ``source`` once; returns the ids of namespace channels seen for the first time."""
@@ -85,20 +130,30 @@ class DivergenceFeed:
                 if ch.id != HOST:
                     self.order.append(ch.id)
                     added.append(ch.id)
+                    row = len(self.order) - 1
                     for clock in self.clocks:
-                        self.traces[(ch.id, clock)] = Trace(ch, clock, configured_offset(ch, clock))
+                        hist = self.histories[clock]
+                        hist.rows(row + 1)
+                        conf = configured_offset(ch, clock)
+                        if conf is not None:
+                            hist.ref[row], hist.has_ref[row] = conf, True
+                        self.traces[(ch.id, clock)] = Trace(ch, clock, conf, hist, row)
+        new, rows = [self._pending], [self._pending_rows]
         for cid, recs in source.read().items():
             if not len(recs):
                 continue
             if cid == HOST:
                 t = _mid(recs)
                 # REALTIME set backwards mid-run: no more slicing by time (divergence() sorts)
-                if np.any(np.diff(t) < 0) or (len(self._host) and t[0] < _mid(self._host[-1:])[0]):
+                if np.any(np.diff(t) < 0) or (len(self._host) and
+                                              t[0] < _mid(self._host.view[-1:])[0]):
                     self._host_sorted = False
-                host = np.concatenate((self._host, recs))
-                self._host = host[-self.history:] if len(host) > self.history else host
+                self._host.extend(recs, self.history)
             elif cid in self.channels:
-                self._pending[cid] = np.concatenate((self._pending.get(cid, recs[:0]), recs))
+                new.append(recs)
+                rows.append(np.full(len(recs), self.traces[(cid, self.clocks[0])].row, np.int32))
+        if len(new) > 1:
+            self._pending, self._pending_rows = np.concatenate(new), np.concatenate(rows)
         self._compute()
         return added
 
@@ -111,104 +166,156 @@ class DivergenceFeed:
         """
         if len(self._host) < 2:
             return
-        host_t = _mid(self._host)
-        end = host_t.max()
-        chunks: dict[str, np.ndarray] = {}
-        for cid, recs in self._pending.items():
-            ready = _mid(recs) <= end
-            if ready.any():
-                chunks[cid], self._pending[cid] = recs[ready], recs[~ready]
-        if not chunks:
+        host = self._host.view
+        end = _mid(host[-1:])[0] if self._host_sorted else _mid(host).max()
+        if not len(self._pending):
             return
-        lo = 0
+        tmid = _mid(self._pending)
+        ready = tmid <= end
+        if ready.all():
+            batch, owner = self._pending, self._pending_rows
+            self._pending, self._pending_rows = batch[:0], owner[:0]
+        elif ready.any():
+            batch, owner, tmid = self._pending[ready], self._pending_rows[ready], tmid[ready]
+            self._pending, self._pending_rows = self._pending[~ready], self._pending_rows[~ready]
+        else:
+            return
         if self._host_sorted:
             # From one host sample before the first record's bracket, so divergence()'s
-            # curvature term sees the neighbours it would see in the whole series.
-            first = min(int(_mid(c).min()) for c in chunks.values())
-            lo = max(int(np.searchsorted(host_t, first, side="right")) - 3, 0)
+            # curvature term sees the neighbours it would see in the whole series; searched
+            # in a tail of the history that reaches back far enough (the cost follows the new
+            # records, not the history).
+            first, n = int(tmid.min()), 1024
+            while n < len(host) and _mid(host[-n:-n + 1])[0] >= first:
+                n *= 2
+            tail = host[-n:]
+            lo = max(int(np.searchsorted(_mid(tail), first, side="right")) - 3, 0)
+            host = tail[lo:]
         for clock in self.clocks:
-            self._divergence(chunks, self._host[lo:], clock)
+            self._divergence(batch, owner, tmid, host, clock)
 
-    def _divergence(self, chunks: dict[str, np.ndarray], host: np.ndarray, clock: str) -> None:
+    def _divergence(self, batch: np.ndarray, owner: np.ndarray,
+                    tmid: np.ndarray, host: np.ndarray, clock: str) -> None:
         """One divergence() call for every namespace's new records (48 calls per frame cost
         ~9 ms of numpy overhead for 16 namespaces × 3 clocks; 3 calls cost ~1 ms).
 
         Records divergence() would leave out (MISSING, outside the host's span, as its
         docstring says) are left out here first, so its output lines up with the input and
-        can be split back per namespace; if it ever does not, one call per namespace.
+        can be split back per namespace (``owner``: each record's row); if it ever does not,
+        one call per namespace.
         """
         field = "rt0" if clock == "realtime" else clock
         h = host[host[field] != MISSING]
         if len(h) < 2:
             return
         hmid = _mid(h)
-        t_lo, t_hi = hmid.min(), hmid.max()
-        parts = []
-        for cid, recs in chunks.items():
-            t = _mid(recs)
-            parts.append((cid, recs[(recs[field] != MISSING) & (t >= t_lo) & (t <= t_hi)]))
-        batch = np.concatenate([r for _, r in parts])
-        if not len(batch):
+        keep = (batch[field] != MISSING) & (tmid >= hmid.min()) & (tmid <= hmid.max())
+        sub, own = batch[keep], owner[keep]
+        if not len(sub):
             return
-        d = divergence(batch, host, clock)
-        if len(d.t_ns) != len(batch):
-            for cid, recs in parts:
-                one = divergence(recs, host, clock)
-                self._append(cid, clock, one.t_ns, one.offset_ns, one.err_ns)
+        d = divergence(sub, host, clock)
+        if len(d.t_ns) != len(sub):
+            for row in np.unique(own):
+                one = divergence(sub[own == row], host, clock)
+                self._append(clock, np.full(len(one.t_ns), row, np.int32), one.t_ns,
+                             one.offset_ns, one.err_ns)
             return
-        i = 0
-        for cid, recs in parts:
-            n = len(recs)
-            self._append(cid, clock, d.t_ns[i:i + n], d.offset_ns[i:i + n], d.err_ns[i:i + n])
-            i += n
+        self._append(clock, own, d.t_ns, d.offset_ns, d.err_ns)
 
-    def _append(self, cid: str, clock: str, t_ns: np.ndarray, off: np.ndarray,
+    def _append(self, clock: str, rows: np.ndarray, t_ns: np.ndarray, off: np.ndarray,
                 err: np.ndarray) -> None:
+        """Extend the clock's history with new offsets of any rows, and fold them into the
+        clock's envelope blocks (rows that have none yet are folded at the next reduce())."""
         keep = np.isfinite(off)
         if not keep.any():
             return
         if not keep.all():
-            t_ns, off, err = t_ns[keep], off[keep], err[keep]
-        trace = self.traces[(cid, clock)]
+            rows, t_ns, off, err = rows[keep], t_ns[keep], off[keep], err[keep]
         if self._t0_ns is None:
             self._t0_ns = int(t_ns[0])
-        trace.t.extend((t_ns - self._t0_ns) / NSEC, self.history)
-        trace.offset.extend(off, self.history)
-        trace.err.extend(np.nan_to_num(err, nan=0.0), self.history)
-        trace.fold(max(len(trace.t) - len(t_ns), 0))
+        hist = self.histories[clock]
+        cap = self.history * max(len(self.order), 1)
+        t = (t_ns - self._t0_ns) / NSEC
+        err = np.nan_to_num(err, nan=0.0)
+        new = ~hist.has_ref[rows]
+        if new.any():   # no configured offset: the first measurement is the reference
+            first = np.unique(rows[new], return_index=True)
+            hist.ref[first[0]] = off[new][first[1]]
+            hist.has_ref[first[0]] = True
+        hist.t.extend(t, cap)
+        hist.offset.extend(off, cap)
+        hist.err.extend(err, cap)
+        hist.row.extend(rows, cap)
+        t_hi = float(t.max())
+        self._t_max = t_hi if self._t_max is None else max(self._t_max, t_hi)
+        self._fold(clock, rows, t, off, err)
+
+    def _fold(self, clock: str, rows: np.ndarray, t: np.ndarray, off: np.ndarray,
+              err: np.ndarray) -> None:
+        block = self._blocks.get(clock)
+        if block is None:
+            return
+        inside = rows < block[0].rows
+        if not inside.all():
+            rows, t, off, err = rows[inside], t[inside], off[inside], err[inside]
+        res = off - self.histories[clock].ref[rows]
+        off_s = off / NSEC
+        block[0].add(rows, t, off_s, off_s)
+        block[1].add(rows, t, res - err, res + err, mid=res)
+
+    def reduce(self, clock: str, x0: float, x1: float, columns: int) -> None:
+        """New pixel columns for ``clock`` (the limits changed): re-reduce every namespace's
+        whole history into one block per role (offset line, residual)."""
+        ids = list(self.order)
+        line, resid = EnvelopeRows(x0, x1, columns, len(ids)), EnvelopeRows(x0, x1, columns,
+                                                                            len(ids))
+        rows = {cid: r for r, cid in enumerate(ids)}
+        self._blocks[clock] = (line, resid, rows)
+        for cid, r in rows.items():
+            trace = self.traces[(cid, clock)]
+            trace.line, trace.resid = line.envelopes[r], resid.envelopes[r]
+        hist = self.histories[clock]
+        self._fold(clock, hist.row.view, hist.t.view, hist.offset.view, hist.err.view)
 
     # --- what the axes need
 
     def t_max(self) -> float | None:
         """The newest time (s) of any trace, None before the first offset."""
-        return max((t.t.view[-1] for t in self.traces.values() if len(t.t)), default=None)
+        return self._t_max
 
     def offset_extent(self, clock: str) -> tuple[float, float] | None:
-        """(min, max) in seconds of the measured and configured offsets of ``clock``."""
-        values = []
-        for cid in self.order:
-            trace = self.traces[(cid, clock)]
-            if len(trace.offset):
-                v = trace.offset.view
-                values += [float(v.min()) / NSEC, float(v.max()) / NSEC]
-            if trace.configured_ns is not None:
-                values.append(trace.configured_ns / NSEC)
+        """(min, max) in seconds of the measured (within the columns once reduced) and
+        configured offsets of ``clock``."""
+        values = [self.traces[(cid, clock)].configured_ns / NSEC for cid in self.order
+                  if self.traces[(cid, clock)].configured_ns is not None]
+        block = self._block(clock)
+        if block is not None:
+            ext = block[0].extent()
+            values += [] if ext is None else list(ext)
+        elif len(self.histories[clock].offset):
+            v = self.histories[clock].offset.view
+            values += [float(v.min()) / NSEC, float(v.max()) / NSEC]
         return (min(values), max(values)) if values else None
 
     def resid_extent(self, clock: str) -> tuple[float, float] | None:
         """(min, max) in ns of residual ∓ err of ``clock`` (within the columns once reduced)."""
-        los, his = [], []
-        for cid in self.order:
-            trace = self.traces[(cid, clock)]
-            if not len(trace.t):
-                continue
-            ext = trace.resid.extent() if trace.resid is not None else None
-            if ext is None:  # not reduced yet (before the first full draw)
-                _, res, e = trace.residual()
-                ext = (float((res - e).min()), float((res + e).max()))
-            los.append(ext[0])
-            his.append(ext[1])
-        return (min(los), max(his)) if los else None
+        block = self._block(clock)
+        if block is not None:
+            return block[1].extent()
+        hist = self.histories[clock]
+        if not len(hist.t):
+            return None
+        res = hist.offset.view - hist.ref[hist.row.view]
+        e = hist.err.view
+        return float((res - e).min()), float((res + e).max())
+
+    def _block(self, clock: str) -> tuple[EnvelopeRows, EnvelopeRows, dict[str, int]] | None:
+        """The clock's envelope blocks when every namespace has a row there (else None: a
+        namespace arrived since the last reduce(), and the extents must read histories)."""
+        block = self._blocks.get(clock)
+        if block is None or len(block[2]) != len(self.order):
+            return None
+        return block
 
 
 def _mid(recs: np.ndarray) -> np.ndarray:

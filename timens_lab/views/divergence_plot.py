@@ -25,6 +25,15 @@ jitter of a few hundred ns, so a min/max line fills its whole band, and 16 overl
 bands are unreadable (and drew in 73 ms a frame on Agg, against 17 ms for this design, with
 bench/bench_views.py); the min/max survive as the band. The offset lines are min/max decimated.
 
+Two renderers, one data model (divergence_feed.py): in a Jupyter kernel with anywidget the live
+frames go to a browser canvas (canvas.py, divergence_canvas.py): matplotlib draws only the
+background (axes, ticks, legend, reference lines) when limits change, the data travel as
+per-column binary deltas, and the kernel paces itself to the browser's animation-frame rate
+within ``VIEW_BUDGET`` of one core. Elsewhere (scripts, tests, a figure passed in, or
+``TIMENS_LAB_RENDERER=matplotlib``) the blitted matplotlib path below. Either way
+:meth:`DivergencePlot.finish` draws the final picture with matplotlib, which the saved notebook
+keeps.
+
 No kernel calls here: the plot reads a :class:`~timens_lab.source.Source`, live or replayed.
 """
 
@@ -45,7 +54,9 @@ from ..offsets import format_duration
 from ..source import Source
 from ._delivery import FrameDelivery
 from ._figure import close_figure, new_figure
+from ._plot_limits import AxisLimits
 from .decimate import band_polygon
+from .divergence_canvas import choose_renderer
 from .divergence_feed import NSEC, DivergenceFeed, Trace, configured_offset
 
 __all__ = ["DivergencePlot", "configured_offset", "seconds_label"]
@@ -53,16 +64,15 @@ __all__ = ["DivergencePlot", "configured_offset", "seconds_label"]
 CLOCK_TITLES = {"monotonic": "MONOTONIC", "boottime": "BOOTTIME", "realtime": "REALTIME",
                 "monotonic_raw": "MONOTONIC_RAW", "monotonic_coarse": "MONOTONIC_COARSE",
                 "boottime_alarm": "BOOTTIME_ALARM"}
-#: A full redraw for limits that merely could be tighter waits this long (growing ones do not).
-SHRINK_AFTER_S = 5.0
-#: Full redraws for limit changes at most this often (new channels are drawn at once).
-MIN_REDRAW_INTERVAL_S = 1.0
 #: The status line ("frame N · t s") is re-rendered this often while blitting.
 STATUS_HZ = 4.0
 #: More distinct configured offsets than this and the offset axis gets round-number ticks.
 MAX_OFFSET_TICKS = 7
 #: Font size of the offset tick labels (tick_params labelsize below), in points.
 _TICK_PT = 7.0
+#: The canvas renderer's kernel-side budget: at most this share of one core (issue 17: ≤ 10 %,
+#: minus headroom for the comm's sending thread).
+VIEW_BUDGET = 0.08
 _NICE_S = (1.0, 60.0, 3600.0, 86400.0, 365 * 86400.0)
 _BAND = (0.55, 0.55, 0.55, 0.3)
 
@@ -91,20 +101,30 @@ def seconds_label(v: float, _pos: object = None) -> str:
     return f"{sign}{a * 1e9:.3g}ns"
 
 
-class DivergencePlot:
+class DivergencePlot(AxisLimits):
     """Measured vs configured offsets, per namespace and clock, updated from a Source."""
 
     def __init__(self, source: Source,
                  clocks: Sequence[str] = ("monotonic", "boottime", "realtime"), *,
                  fig: Figure | None = None, figsize: tuple[float, float] = (9.0, 4.8),
                  window_s: float | None = None, blit: bool = True, decimate: bool = True,
-                 history: int = 200_000) -> None:
+                 history: int = 200_000, renderer: str = "auto") -> None:
+        if renderer not in ("auto", "canvas", "matplotlib"):
+            raise ValueError(f"renderer must be 'auto', 'canvas' or 'matplotlib', not {renderer!r}")
+        self.renderer = choose_renderer(renderer, fig)
         self.source = source
         self.clocks = tuple(clocks)
         self.window_s = window_s
         self.blit = blit
         self.decimate = decimate
-        self.fig = fig if fig is not None else new_figure(figsize)
+        if fig is not None:
+            self.fig = fig
+        elif self.renderer == "canvas":
+            from .canvas import canvas_figure
+
+            self.fig = canvas_figure(figsize)
+        else:
+            self.fig = new_figure(figsize)
         self._own_fig = fig is None
         self.frames = 0
         self.full_redraws = 0
@@ -118,9 +138,27 @@ class DivergencePlot:
         self._dirty = True                       # a full redraw is due
         self._last_full = -np.inf
         self._shrink_since: dict[str, float] = {}
+        self._restyle = False                    # canvas: a keyframe without a new background
+        self._final = False
+        self.cpu_s = 0.0                         # thread CPU spent in frame(), in total
+        self.cpu_share = 0.0                     # of one core, over the last ~0.5 s
+        self.keyframe_cost = 0.0                 # CPU s of a frame with a full redraw (avg)
+        self._window_at = 0.0
+        self._window_cpu = 0.0
+        self._min_period = 1.0 / 60
+        self._limits_at = 0.0
+        self._reduced: dict[str, tuple[float, float, int, int]] = {}  # clock → columns reduced
+        self._legend_key: Any = None
+        self._period = 1.0 / 30                  # the canvas renderer's current frame period
         self._build_axes()
         self._cid = self.fig.canvas.mpl_connect("draw_event", self._on_draw)
         self.delivery = FrameDelivery(self.fig)
+        self.canvas_frames: Any = None
+        if self.renderer == "canvas":
+            from .divergence_canvas import CanvasFrames
+
+            self.canvas_frames = CanvasFrames(self)
+            self.fig.canvas.before_print = self._set_artist_data  # savefig mid-run: data too
 
     # --- figure
 
@@ -147,7 +185,7 @@ class DivergencePlot:
             bottom.axhline(0.0, color="0.3", lw=0.8, ls="--", zorder=1)
             for ax in (top, bottom):
                 ax.grid(True, lw=0.4, alpha=0.5)
-            animated = self.blit
+            animated = self.blit or self.renderer == "canvas"
             self.refs.append(top.add_collection(
                 LineCollection([], linestyles="--", linewidths=1.0, alpha=0.9, zorder=1)))
             self.meas.append(top.add_collection(
@@ -164,7 +202,7 @@ class DivergencePlot:
         # In an axes, not the figure: savefig draws animated axes artists but skips figure ones.
         self.status = self.ax_offset[0].text(0.0, 1.22, "", transform=self.ax_offset[0].transAxes,
                                              fontsize=8, va="bottom", ha="left",
-                                             animated=self.blit)
+                                             animated=animated)
         # The right-hand column under the legend is free: a replay's banner (several long
         # lines) goes there, wrapped to the column, so it never covers a title or a tick label.
         self.banner = self.fig.text(0.815, 0.11, "", fontsize=7, va="bottom", ha="left",
@@ -181,7 +219,7 @@ class DivergencePlot:
         """Any full draw (ours, a resize, the toolbar): re-grab the background, redraw on top.
         Not while saving: savefig draws everything, which is no background."""
         canvas: Any = self.fig.canvas
-        if not self.blit or canvas.is_saving():
+        if not self.blit or canvas.is_saving() or self.renderer == "canvas":
             return
         self._bg = canvas.copy_from_bbox(self.fig.bbox)
         self._status_px = None
@@ -197,6 +235,7 @@ class DivergencePlot:
             ch = self.feed.channels[cid]
             if key in (cid, f"time:{ch.ns_inode}"):
                 chosen = cid
+        self._restyle |= chosen != self.selected
         self.selected = chosen
 
     # --- data
@@ -226,14 +265,67 @@ class DivergencePlot:
 
     def frame(self) -> None:
         """One live frame: poll the source, then draw."""
+        start, wall, full = time.thread_time(), time.perf_counter(), self.full_redraws
         self.poll()
         self.draw_frame()
+        spent = time.thread_time() - start
+        self.cpu_s += spent
+        if self.full_redraws != full:   # the cost of a keyframe: what limit changes cost
+            self.keyframe_cost = spent if not self.keyframe_cost else (
+                0.7 * self.keyframe_cost + 0.3 * spent)
+        self._steer(spent, wall, keyframe=self.full_redraws != full)
+
+    def _steer(self, spent: float, wall: float, *, keyframe: bool) -> None:
+        """Twice a second, scale the canvas renderer's frame period by its measured share of a
+        core over VIEW_BUDGET. A frame's cost is a fixed part plus the data since the last
+        one, so the share falls as the period grows and this settles where it meets the
+        budget (or at the browser's frame rate). Full redraws (the limits moved: rare, and
+        ~0.1–0.4 s of text layout in matplotlib) count in :attr:`cpu_s` but do not steer:
+        one would stall the pace for seconds."""
+        if not self._window_at:
+            self._window_at = wall
+        if not keyframe:
+            self._window_cpu += spent
+        elapsed = wall - self._window_at
+        if elapsed < 0.5:
+            return
+        self.cpu_share = self._window_cpu / elapsed
+        ratio = min(max(self.cpu_share / VIEW_BUDGET, 0.5), 2.0)
+        self._period = min(max(self._period * ratio, self._min_period), 1.0)
+        self._window_at, self._window_cpu = wall, 0.0
+
+    def pace(self) -> float | None:
+        """Seconds until this view wants its next frame, or None: at the LiveView's fps.
+
+        The canvas renderer follows the fastest browser view's animation-frame rate (no fixed
+        cap: a browser that paints 60 fps gets 60), slowed down while the view's share of a
+        core exceeds VIEW_BUDGET (:meth:`_steer`). Without a browser view, None.
+        """
+        if self.canvas_frames is None or self.done:
+            return None
+        fps = self.fig.canvas.browser_fps()
+        if fps is None:
+            return None
+        self._min_period = 1.0 / fps
+        self._period = max(self._period, self._min_period)
+        return self._period
 
     def draw_frame(self) -> None:
         """Blit, or redraw in full when limits or channels changed (or blitting is off)."""
         self.frames += 1
         self._update_status()
         self.done = self.done or bool(getattr(self.source, "done", False))
+        if self.canvas_frames is not None and not self._final:
+            frames = self.canvas_frames
+            if self._dirty or self._limits_changed() or frames.size != (
+                    self.fig.bbox.width, self.fig.bbox.height):
+                self.full_draw()
+            elif self._restyle:
+                self._restyle = False
+                frames.keyframe(background=False)
+            else:
+                frames.delta()
+            return
         if self._dirty or self._limits_changed() or not self.blit or self._bg is None:
             self.full_draw()
         else:
@@ -256,6 +348,7 @@ class DivergencePlot:
         for artist in self._animated():
             artist.set_animated(False)
         self.blit = False
+        self._final = True
         self.settle()
 
     def full_draw(self) -> None:
@@ -263,8 +356,18 @@ class DivergencePlot:
         self._last_full = time.perf_counter()
         self.full_redraws += 1
         self._rebuild_envelopes()
-        self._set_artist_data()
+        if self.canvas_frames is None or self._final:  # the canvas draws the data itself
+            self._set_artist_data()
         self._set_static()
+        if self.canvas_frames is not None:
+            self._restyle = False
+            if self._final:
+                from ._figure import png_bytes
+
+                self.canvas_frames.final(png_bytes(self.fig))
+            else:
+                self.canvas_frames.keyframe(background=True)
+            return
         self.delivery.render_full()  # draw_event → background grabbed, animated artists on top
         self.delivery.push()
 
@@ -296,12 +399,19 @@ class DivergencePlot:
     # --- artists
 
     def _rebuild_envelopes(self) -> None:
-        """Limits changed: re-reduce each trace's history into the new pixel columns."""
+        """Limits changed: re-reduce each trace's history into the new pixel columns.
+
+        Only when the columns changed (x limits, width, namespaces): envelopes hold data
+        coordinates, so new y limits need none, and a re-reduction costs ~20 ns per sample
+        of history (seconds for 16 namespaces × 3 clocks × 200k samples).
+        """
         for i, clock in enumerate(self.clocks):
             x0, x1 = self.ax_offset[i].get_xlim()
             cols = max(int(self.ax_offset[i].bbox.width), 16)
-            for cid in self.order:
-                self.traces[(cid, clock)].reduce(x0, x1, cols)
+            key = (x0, x1, cols, len(self.order))
+            if self._reduced.get(clock) != key or self.feed._block(clock) is None:
+                self._reduced[clock] = key
+                self.feed.reduce(clock, x0, x1, cols)
 
     def _set_artist_data(self) -> None:
         for i, clock in enumerate(self.clocks):
@@ -358,17 +468,21 @@ class DivergencePlot:
             self.refs[i].set_segments(segs)
             self.refs[i].set_color(colours)
             self.ax_offset[i].yaxis.set_major_locator(FixedLocator(self._ticks(i, values)))
+        labels = [self.feed.channels[cid].label for cid in self.order]
+        key = (tuple(labels), tuple(tuple(self.colours[cid]) for cid in self.order))
+        self.banner.set_text(wrap_banner(self.source.banner or "", self.fig))
+        if key == self._legend_key:  # a legend costs ~80 ms to build: only when it changed
+            return
+        self._legend_key = key
         if self.legend is not None:
             self.legend.remove()
         handles = [Line2D([], [], color=self.colours[cid], lw=1.6) for cid in self.order]
-        labels = [self.feed.channels[cid].label for cid in self.order]
         handles += [Line2D([], [], color="0.3", ls="--", lw=1.0),
                     PolyCollection([], facecolors=[_BAND])]
         labels += ["configured", "error band (all)"]
         self.legend = self.fig.legend(handles, labels, loc="upper left",
                                       bbox_to_anchor=(0.81, 0.88), fontsize=7, frameon=False,
                                       ncols=1 if len(handles) <= 20 else 2)
-        self.banner.set_text(wrap_banner(self.source.banner or "", self.fig))
 
     def _ticks(self, i: int, values: set[float]) -> list[float]:
         """Ticks at the configured offsets when few, else at ±1 s, 1 min, 1 h, 1 d, 1 y."""
@@ -397,74 +511,3 @@ class DivergencePlot:
         drops = sum(s.drops for s in self.source.stats().values())
         text = f"frame {self.frames} · {span:.1f} s"
         self.status.set_text(text + (f" · {drops} dropped" if drops else ""))
-
-    # --- limits
-
-    def _limits_changed(self, *, force: bool = False) -> bool:
-        """New limits when data leave the axes (or could be much tighter for a while).
-
-        Growing is immediate, shrinking waits SHRINK_AFTER_S; neither more than once per
-        MIN_REDRAW_INTERVAL_S unless forced. Returns True when a limit changed.
-        """
-        now = time.perf_counter()
-        if not force and now - self._last_full < MIN_REDRAW_INTERVAL_S:
-            return False
-        changed = self._x_limits(force)
-        for i, clock in enumerate(self.clocks):
-            changed |= self._y_limits(self.ax_offset[i], f"o{clock}", self.feed.offset_extent(clock),
-                                      now, force, symlog=True)
-            changed |= self._y_limits(self.ax_resid[i], f"r{clock}", self.feed.resid_extent(clock),
-                                      now, force, symlog=False)
-        return changed
-
-    def _x_limits(self, force: bool) -> bool:
-        t_max = self.feed.t_max()
-        if t_max is None:
-            return False
-        x0, x1 = self.ax_offset[0].get_xlim()
-        if force:
-            new = (0.0 if self.window_s is None else max(0.0, t_max - self.window_s),
-                   max(t_max, 1e-3) * 1.02)
-        elif t_max <= x1:
-            return False
-        elif self.window_s is None:  # grow by half: O(log t) full redraws over a run
-            new = (0.0, max(t_max * 1.5, 10.0))
-        else:  # scroll in steps of a quarter window, not every frame
-            new = (max(0.0, t_max + self.window_s / 4 - self.window_s), t_max + self.window_s / 4)
-        if new == (x0, x1):
-            return False
-        for ax in self.ax_offset:
-            ax.set_xlim(*new)
-        return True
-
-    def _y_limits(self, ax: Any, key: str, extent: tuple[float, float] | None, now: float,
-                  force: bool, *, symlog: bool) -> bool:
-        if extent is None:
-            return False
-        lo, hi = extent
-        y0, y1 = ax.get_ylim()
-        if symlog:
-            want = (_pad_symlog(lo, lower=True), _pad_symlog(hi, lower=False))
-        else:
-            span = max(hi - lo, 10.0)   # ≥ 10 ns, so a flat line is not a hair-thin axis
-            want = (lo - 0.25 * span, hi + 0.25 * span)
-        outside = lo < y0 or hi > y1
-        loose = (y1 - y0) > 4 * (want[1] - want[0])
-        if not (force or outside):
-            if not loose:
-                self._shrink_since.pop(key, None)
-                return False
-            if now - self._shrink_since.setdefault(key, now) < SHRINK_AFTER_S:
-                return False
-        self._shrink_since.pop(key, None)
-        if (y0, y1) == want:
-            return False
-        ax.set_ylim(*want)
-        return True
-
-
-def _pad_symlog(v: float, *, lower: bool) -> float:
-    """A limit beyond ``v`` on a symlog(linthresh=1 s) axis: 3× past it, at least ±1.5 s."""
-    if lower:
-        return min(v * 3 if v < -1 else v - 1.5, -1.5) if v < 1 else v / 3
-    return max(v * 3 if v > 1 else v + 1.5, 1.5) if v > -1 else v / 3

@@ -1,4 +1,4 @@
-"""The render loop: an asyncio task on the kernel's own loop, throttled to ~12 fps.
+"""The render loop: an asyncio task on the kernel's own loop, throttled to ~12 fps, or paced.
 
 Why this shape (jupyter-and-tooling.md §1.3–1.5, measured on ipykernel 7.4 and 6.31):
 
@@ -14,6 +14,11 @@ Why this shape (jupyter-and-tooling.md §1.3–1.5, measured on ipykernel 7.4 an
   update sent by the task itself after that cell ended is lost from the saved notebook (checked
   in tests/unit/test_live_notebook.py). ``snapshot_at_end=True`` does it from the task anyway,
   which is enough in a live JupyterLab.
+
+Views that pace themselves (a ``pace()`` method returning seconds, as the divergence plot's
+canvas renderer does while a browser shows it) are not held to ``fps``: each runs when it says,
+at the browser's frame rate within its CPU budget. ``fps`` still paces the other views and the
+hooks (panel refreshes, readouts).
 
 Headless (nbclient, papermill, a plain script), ``await view.wait()`` (or ``view.run()``) before
 the kernel shuts down. Without ipympl (inline backend) the figure is shown as a PNG through the
@@ -43,6 +48,9 @@ class Animated(Protocol):
 
     def finish(self) -> None:
         """Draw the final state completely (a full redraw), before the snapshot."""
+
+    # Optional: ``pace() -> float | None``: seconds until the view's next frame, None to be
+    # drawn at the LiveView's fps.
 
 
 class LiveView:
@@ -169,15 +177,31 @@ class LiveView:
         self.stopped = None
         deadline = None if self.duration is None else self.started + self.duration
         next_tick = self.started
+        due: dict[int, float] = {}   # id(view) → when a self-paced view wants its next frame
         try:
             while not self._stop and (deadline is None or time.perf_counter() < deadline):
-                self.step()
+                now = time.perf_counter()
+                paces = {id(v): _pace(v) for v in self.views}
+                drew = clocked = now >= next_tick
+                if clocked:
+                    for view in self.views:
+                        if paces[id(view)] is None:
+                            view.frame()
+                    self._after_frame()   # counts the frame
+                    next_tick = max(next_tick + period, now)  # behind: no catch-up burst
+                for view in self.views:
+                    pace = paces[id(view)]
+                    if pace is not None and now >= due.get(id(view), 0.0):
+                        view.frame()
+                        drew = True
+                        due[id(view)] = now + pace
+                if drew and not clocked:   # only self-paced views drew: count their frame
+                    self.frames += 1
                 if all(getattr(v, "done", False) for v in self.views):
                     break  # e.g. a replay reached its end
-                next_tick += period
-                now = time.perf_counter()
-                next_tick = max(next_tick, now)  # behind (slow frame): no catch-up burst
-                await asyncio.sleep(next_tick - now)
+                wake = min([next_tick, *(due[id(v)] for v in self.views
+                                          if paces[id(v)] is not None and id(v) in due)])
+                await asyncio.sleep(max(wake - time.perf_counter(), 0.0))
         except asyncio.CancelledError:
             raise
         except Exception as err:  # kept for wait(), which re-raises it
@@ -191,6 +215,10 @@ class LiveView:
         """One frame of every view (also usable without a loop, e.g. in tests and the bench)."""
         for view in self.views:
             view.frame()
+        self._after_frame()
+
+    def _after_frame(self) -> None:
+        """Hooks, the frame count, and about once a second the static output and status."""
         for hook in self.hooks:
             hook()
         self.frames += 1
@@ -239,6 +267,11 @@ class LiveView:
             for png in pngs:
                 display(Image(png))
         return pngs
+
+
+def _pace(view: Any) -> float | None:
+    pace = getattr(view, "pace", None)
+    return None if pace is None else pace()
 
 
 class _Text:
