@@ -22,7 +22,6 @@ from .canvas_wire import BAND, LINE_MEAN, LINE_MINMAX, Block, css_colour, pack, 
 
 if TYPE_CHECKING:  # pragma: no cover
     from .canvas import LiveCanvas
-    from .divergence_plot import DivergencePlot
 
 _BAND_RGBA = (0.55, 0.55, 0.55, 0.3)
 
@@ -46,7 +45,7 @@ def choose_renderer(renderer: str, fig: Any) -> str:
 class CanvasFrames:
     """Keyframes and deltas of one DivergencePlot for its :class:`LiveCanvas`."""
 
-    def __init__(self, plot: DivergencePlot) -> None:
+    def __init__(self, plot: Any) -> None:   # a DivergencePlot (it imports us: no type import back)
         self.plot = plot
         self.canvas: LiveCanvas = plot.fig.canvas  # type: ignore[assignment]
         #: per clock, the series ids of the last keyframe: band, selected band (or None),
