@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.collections import LineCollection, PolyCollection
+from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
@@ -203,9 +204,14 @@ class DivergencePlot:
         if added:
             import matplotlib as mpl
 
-            # tab10 while it lasts, then tab20 for everyone (16 namespaces stay apart)
-            cmap = mpl.colormaps["tab20" if len(self.order) > 10 else "tab10"]
-            self.colours = {cid: cmap(i) for i, cid in enumerate(self.order)}
+            # The rc colour cycle while it lasts (matplotlib's default is tab10; the demo sets
+            # Okabe–Ito), then tab20 for everyone (16 namespaces stay apart).
+            cycle = [to_rgba(c) for c in mpl.rcParams["axes.prop_cycle"].by_key().get("color", [])]
+            if len(self.order) <= len(cycle):
+                self.colours = {cid: cycle[i] for i, cid in enumerate(self.order)}
+            else:
+                cmap = mpl.colormaps["tab20"]
+                self.colours = {cid: cmap(i) for i, cid in enumerate(self.order)}
             self._dirty = True  # new legend entries and reference lines
         return added
 
