@@ -44,24 +44,15 @@ from typing import Any
 
 from . import demo_figures as figures
 from . import demo_stage as stage
+from .demo_scenarios import CAPTIONS, PRESETS, SCENARIOS
 
 #: The notebook Voilà serves (package data).
 NOTEBOOK = Path(__file__).resolve().parent / "data" / "demo.ipynb"
-#: Each scenario and the one thing to notice in it (the caption on the stage).
-CAPTIONS = {
-    "a day ahead": "Same machine, same instant: inside the namespace uptime, MONOTONIC and "
-                   "BOOTTIME read one day more than the host's; REALTIME is never shifted.",
-    "a year behind": "The kernel refuses clocks that would go before boot: a year behind is "
-                     "ERANGE, so the namespace goes back only as far as the host's uptime.",
-    "nesting": "Offsets are absolute, not relative: B inherits A's +1 h, and C's +5 s is "
-               "counted from the host's clock, not from A's.",
-    "migration": "Restored on machine B, the workload's MONOTONIC carries on where it stopped: "
-                 "the offsets hide the 2 s of downtime.",
-}
-PRESETS = tuple(CAPTIONS)
 CLOCKS = ("monotonic", "boottime")
-#: The viewport the stage is laid out for until the page says its size.
-STAGE = (1920, 1080)
+#: The stage's theme when DemoApp is not given one (`timens-lab demo --dark` sets it).
+THEME_ENV = "TIMENS_LAB_DEMO_THEME"
+#: The page the stage is laid out for until the page says its size.
+STAGE = (1920, 0)
 _HINT = ("<kbd>1</kbd>–<kbd>4</kbd> scenario · <kbd>PgDn</kbd>/<kbd>PgUp</kbd> next/previous · "
          "<kbd>0</kbd>/<kbd>r</kbd> reset · <kbd>space</kbd> pause · <kbd>t</kbd> light/dark · "
          "<kbd>f</kbd> full screen")
@@ -76,17 +67,19 @@ class DemoApp:
         window_s: seconds of history the divergence plot shows.
         rollover_s: rebuild the current scenario this often (keeps memory flat; None: never).
         watchdog_s: how often the watchdog checks the helper, the samplers and the render loop.
-        theme: "light" or "dark" (the t key switches).
+        theme: "light" or "dark" (the t key switches); default: $TIMENS_LAB_DEMO_THEME, else
+            light.
         lab_factory: makes a Lab (tests inject failures through it).
     """
 
     def __init__(self, *, rate: float = 100.0, fps: float = 10.0, window_s: float = 60.0,
                  rollover_s: float | None = 600.0, watchdog_s: float = 2.0,
-                 theme: str = "light", lab_factory: Callable[[], Any] | None = None) -> None:
+                 theme: str | None = None, lab_factory: Callable[[], Any] | None = None) -> None:
         import ipywidgets as W
 
         from .probe import probe
 
+        theme = theme or os.environ.get(THEME_ENV) or "light"
         if theme not in stage.THEMES:
             raise ValueError(f"theme must be one of {stage.THEMES}, not {theme!r}")
         self.rate, self.fps, self.window_s = rate, fps, window_s
@@ -100,7 +93,7 @@ class DemoApp:
         self.preset = PRESETS[0]
         self.paused = False
         self.built_at = 0.0
-        self.built_for: tuple[int, int] | None = None    # the viewport the figures fit
+        self.built_for: Any = None        # the demo_figures.Fit the figures were made to
         self.recoveries = 0
         self.notes: list[str] = []
         self.refused = ""                 # the kernel's reason, when a scenario was refused
@@ -123,7 +116,7 @@ class DemoApp:
         self.theme_button.on_click(lambda _b: self.key("theme"))
         self.keys = stage.Keys()
         self.keys.on_key(self.key)
-        self.keys.observe(self._on_viewport, names="viewport")
+        self.keys.observe(self._on_room, names="room")
         self.caption = W.HTML()
         self.caption.add_class("tl-caption")
         self.status = W.HTML()
@@ -224,10 +217,23 @@ class DemoApp:
         stage.apply_theme(theme)
         self.choose(self.preset)
 
-    def _on_viewport(self, change: dict[str, Any]) -> None:
-        """The page said its size: refit the figures when it differs from what they fit."""
-        if figures.refit(self.built_for, tuple(change["new"])) and self.dash is not None:
+    def _on_room(self, change: dict[str, Any]) -> None:
+        """The page said how much room the figures have: refit them when it changed."""
+        if self._busy is None or self._busy.done():
+            self._refit()   # else the build in progress does, when it ends
+
+    def _refit(self) -> None:
+        room = tuple(self.keys.room)
+        todo = figures.refit(self.built_for, room)
+        if todo is None or self.dash is None:
+            return
+        if todo == "rebuild":
             self.choose(self.preset)
+            return
+        with self._fenced("resize"):
+            fit = figures.fit(room)  # type: ignore[arg-type]
+            figures.resize(self.dash, fit)
+            self.built_for = fit
 
     def _show_hint(self) -> None:
         paused = " <span class='tl-paused'>paused: space to resume</span>" if self.paused else ""
@@ -238,71 +244,26 @@ class DemoApp:
     async def _apply(self, name: str) -> None:
         self.notes, self.refused = [], ""
         with self._fenced(name):
-            if self.built_for is None and self.keys.viewport == [0, 0]:
-                await self._await_viewport(2.0)
+            if self.built_for is None and self.keys.room == [0, 0]:
+                await self._await_room(2.0)
             self._build()
             if self.live:
-                await _SCENARIOS[name](self)
+                await SCENARIOS[name](self)
             self._words()
             self._readout(force=True)
+        # The page may have changed the room while this ran (the words above take some).
+        asyncio.get_running_loop().call_later(0.5, self._refit_if_idle)
 
-    async def _await_viewport(self, timeout: float) -> None:
+    def _refit_if_idle(self) -> None:
+        if self._busy is None or self._busy.done():
+            self._refit()
+
+    async def _await_room(self, timeout: float) -> None:
         """A page reports its size within a moment of showing the stage; a headless run never
         does (the figures then fit STAGE)."""
         deadline = time.monotonic() + timeout
-        while self.keys.viewport == [0, 0] and time.monotonic() < deadline:
+        while self.keys.room == [0, 0] and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-
-    async def _day_ahead(self) -> None:
-        ns = self.lab.namespace(monotonic="1d", boottime="1d", name="a day ahead")
-        self._sample(ns)
-        self._spawn(ns, ["sleep", "86400"])
-
-    async def _year_behind(self) -> None:
-        from .errors import OffsetRangeError
-
-        try:
-            ns = self.lab.namespace(monotonic="-1y", boottime="-1y", name="a year behind")
-        except OffsetRangeError as err:
-            self.refused = (f"The kernel said no to −1 y: {html.escape(str(err))}"
-                            f"<span class='tl-why'>{html.escape(err.hint)}</span>")
-            back = max(1, _host_uptime_s() - 2)
-            ns = self.lab.namespace(monotonic=f"-{back}s", boottime=f"-{back}s",
-                                    name="max behind")
-            self._note(f"settled for −{back} s: the host's uptime, less 2 s")
-        self._sample(ns)
-
-    async def _nesting(self) -> None:
-        a = self.lab.namespace(monotonic="1h", boottime="1h", name="A")
-        self._sample(a)
-        self._sample(a.namespace(name="B in A"))
-        self._sample(a.namespace(monotonic="5s", name="C in A"))
-
-    async def _migration(self) -> None:
-        from .offsets import Offsets
-
-        a = self.lab.namespace(monotonic="5d", boottime="5d", name="machine A")
-        sampler = self._sample(a)
-        self._spawn(a, ["sleep", "86400"])
-        self._note("machine A runs its workload… checkpoint in 4 s")
-        await asyncio.sleep(4.0)
-        # The checkpoint: what the workload's clocks read when it is stopped (host + A's offsets).
-        host_mono, host_boot = _host_clocks_ns()
-        off = a.offsets
-        mono, boot = host_mono + off.monotonic_ns, host_boot + off.boottime_ns
-        sampler.request_stop()
-        self.migration = {"checkpoint_host_ns": host_mono}
-        self._note("checkpointed; downtime 2 s…")
-        await asyncio.sleep(2.0)
-        host_mono, host_boot = _host_clocks_ns()
-        self.migration["restore_host_ns"] = host_mono
-        b = self.lab.namespace(name="machine B")
-        # CRIU: offset = checkpoint − host now (rounded up to the ms, for a readable label; the
-        # clock then resumes at most 1 ms after the checkpoint value, never before it).
-        b.offsets = Offsets(_ceil_ms(mono - host_mono), _ceil_ms(boot - host_boot))
-        self._sample(b)
-        self._spawn(b, ["sleep", "86400"])
-        self._note(f"restored with offsets = checkpoint − host now ({b.offsets.labels()})")
 
     # --- building and tearing down
 
@@ -310,8 +271,8 @@ class DemoApp:
         """A fresh dashboard (and Lab, if the last one died) for the current scenario, its
         figures sized to the page."""
         self._teardown(close_lab=False)
-        viewport = tuple(self.keys.viewport) if self.keys.viewport != [0, 0] else STAGE
-        fit = figures.fit(viewport)  # type: ignore[arg-type]
+        room = tuple(self.keys.room) if self.keys.room != [0, 0] else STAGE
+        fit = figures.fit(room)  # type: ignore[arg-type]
         if self.live:
             if self.lab is None or self.lab.closed:
                 self.lab = self.lab_factory()
@@ -325,7 +286,7 @@ class DemoApp:
         self.dash.view.hooks.append(self._readout)
         self.area.children = [figures.place(self.dash)]
         self.dash.view.start(show=False)
-        self.built_at, self.built_for = time.monotonic(), fit.viewport
+        self.built_at, self.built_for = time.monotonic(), fit
 
     def _teardown(self, *, close_lab: bool) -> None:
         dash, self.dash = self.dash, None
@@ -355,7 +316,7 @@ class DemoApp:
         # stays at 105 MB from the first minute (bench/bench_demo.py).
         gc.collect()
 
-    def _sample(self, ns: Any) -> Any:
+    def sample(self, ns: Any) -> Any:
         """A sampler in ``ns`` whose channel is labelled by the namespace's name alone: the
         legend, the readouts and the captions say "a day ahead"; the tree adds the offsets."""
         from .sampler import Sampler
@@ -364,7 +325,7 @@ class DemoApp:
         sampler.channel = dataclasses.replace(sampler.channel, label=str(ns.name))
         return self.dash.source.add(sampler.start())
 
-    def _spawn(self, ns: Any, argv: list[str]) -> None:
+    def spawn(self, ns: Any, argv: list[str]) -> None:
         """A member for the tree to show by its command (dies with its namespace)."""
         from .lab import DEVNULL
 
@@ -420,7 +381,7 @@ class DemoApp:
             problem = self.health()
             if problem is not None:
                 self.recoveries += 1
-                self._note(f"recovering (#{self.recoveries}) from: {html.escape(problem)}")
+                self.note(f"recovering (#{self.recoveries}) from: {html.escape(problem)}")
                 if self.lab is not None and problem.startswith("helper"):
                     with contextlib.suppress(Exception):
                         self.lab.close()
@@ -477,7 +438,7 @@ class DemoApp:
     def _say(self, text: str) -> None:
         self.status.value = text
 
-    def _note(self, text: str) -> None:
+    def note(self, text: str) -> None:
         """A step of the current scenario, shown under its caption (the last two stay)."""
         self.log.append(text)
         self.notes.append(text)
@@ -485,10 +446,6 @@ class DemoApp:
             self._words()
         else:
             self._say(" · ".join(self.notes[-2:]))
-
-
-_SCENARIOS = {"a day ahead": DemoApp._day_ahead, "a year behind": DemoApp._year_behind,
-              "nesting": DemoApp._nesting, "migration": DemoApp._migration}
 
 
 def _where(err: BaseException) -> str:
@@ -502,16 +459,3 @@ def _default_lab() -> Any:
     from .lab import Lab
 
     return Lab()
-
-
-def _host_clocks_ns() -> tuple[int, int]:
-    """This process's MONOTONIC and BOOTTIME (the demo's kernel runs on the host)."""
-    return time.clock_gettime_ns(time.CLOCK_MONOTONIC), time.clock_gettime_ns(time.CLOCK_BOOTTIME)
-
-
-def _ceil_ms(ns: int) -> int:
-    return -(-ns // 1_000_000) * 1_000_000
-
-
-def _host_uptime_s() -> int:
-    return time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1_000_000_000

@@ -28,40 +28,55 @@ PLOT_DESIGN_IN = (9.0, 4.2)
 MARGIN_PX = 4.0
 #: Share of the page's width for the plot, and for the tree (the rest is gaps and padding).
 PLOT_SHARE, TREE_SHARE = 0.60, 0.36
-#: Share of the page's height the figures get (the head, caption, readouts take the rest).
-FIGURE_HEIGHT_SHARE = 0.42
+#: The figures' height when the page has not said (a headless run), and the least they get
+#: (below it the page scrolls rather than squash the plot's two rows).
+DEFAULT_HEIGHT_PX, MIN_HEIGHT_PX = 450, 240
 TREE_DPI = 100.0
 TREE_FONT_PT = 12.0
 TREE_MIN_FONT_PT = 8.0
-#: Refit (rebuild) when the viewport changed by more than this share in width or height.
-REFIT_SHARE = 0.1
+#: Rebuild when the page's width changed by more than this share (the plot's resolution
+#: follows it); resize in place when the height changed by more than RESIZE_SHARE.
+REFIT_SHARE, RESIZE_SHARE = 0.1, 0.04
 
 
 @dataclasses.dataclass(frozen=True)
 class Fit:
-    viewport: tuple[int, int]
+    room: tuple[int, int]          # (page width, height for the figures) in CSS px
     plot_in: tuple[float, float]
     plot_dpi: float
     tree_in: tuple[float, float]
     tree_dpi: float
 
 
-def fit(viewport: tuple[int, int]) -> Fit:
-    """Figure sizes for a page of ``viewport`` CSS px (width, height)."""
-    width, height = max(int(viewport[0]), 640), max(int(viewport[1]), 400)
-    fig_h = max(FIGURE_HEIGHT_SHARE * height, 260.0)
+def fit(room: tuple[int, int]) -> Fit:
+    """Figure sizes for a page ``room[0]`` CSS px wide with ``room[1]`` px of height left for
+    the figures (0: unknown, DEFAULT_HEIGHT_PX)."""
+    width = max(int(room[0]), 640)
+    height = float(max(int(room[1]) or DEFAULT_HEIGHT_PX, MIN_HEIGHT_PX))
     plot_w, tree_w = PLOT_SHARE * width, TREE_SHARE * width
-    dpi = plot_w / PLOT_WIDTH_IN
-    return Fit((width, height), (PLOT_WIDTH_IN, round(fig_h / dpi, 3)), round(dpi, 2),
-               (round(tree_w / TREE_DPI, 3), round(fig_h / TREE_DPI, 3)), TREE_DPI)
+    dpi = round(plot_w / PLOT_WIDTH_IN, 2)
+    return Fit((width, int(height)), (PLOT_WIDTH_IN, round(height / dpi, 3)), dpi,
+               (round(tree_w / TREE_DPI, 3), round(height / TREE_DPI, 3)), TREE_DPI)
 
 
-def refit(built_for: tuple[int, int] | None, viewport: tuple[int, ...]) -> bool:
-    """Whether figures built for ``built_for`` should be rebuilt for ``viewport``."""
-    if built_for is None or len(viewport) != 2 or min(viewport) <= 0:
-        return False
-    return any(abs(new - old) > REFIT_SHARE * old for new, old in zip(viewport, built_for,
-                                                                      strict=True))
+def refit(built: Fit | None, room: tuple[int, ...]) -> str | None:
+    """What figures built for ``built`` need in ``room``: "rebuild" (the width changed),
+    "resize" (the height), or None."""
+    if built is None or len(room) != 2 or room[0] <= 0 or room[1] <= 0:
+        return None
+    if abs(room[0] - built.room[0]) > REFIT_SHARE * built.room[0]:
+        return "rebuild"
+    height = max(room[1], MIN_HEIGHT_PX)
+    return "resize" if abs(height - built.room[1]) > RESIZE_SHARE * built.room[1] else None
+
+
+def resize(dash: Any, fit: Fit) -> None:
+    """Give ``dash``'s figures the heights of ``fit`` in place (same resolution), redrawn."""
+    plot, tree = dash.plot, dash.tree
+    plot.fig.set_size_inches(*fit.plot_in, forward=True)
+    tree.fig.set_size_inches(*fit.tree_in, forward=True)
+    _fit_plot(plot)
+    tree.set_style()   # lays the tree out again for its new height
 
 
 def dress(dash: Any, fit: Fit, *, window_s: float,
@@ -83,15 +98,16 @@ def dress(dash: Any, fit: Fit, *, window_s: float,
     tree.fig.set_dpi(fit.tree_dpi)
     tree.fig.set_size_inches(*fit.tree_in, forward=True)
     tree.set_style(fontsize=TREE_FONT_PT, min_fontsize=TREE_MIN_FONT_PT, members="command")
+    # Two lines: on a short figure the one-line label is taller than its axes.
+    if hasattr(plot, "ax_resid"):
+        plot.ax_resid[0].set_ylabel("measured −\nconfigured (ns)", fontsize=8)
     last = {"roles": 0.0, "redraws": -1}
 
     def each_frame() -> None:
         # After a full redraw (new limits, ticks or channels), labels may have grown.
         if plot.full_redraws != last["redraws"]:
-            for _ in range(3):   # each pass measures the labels the last one laid out
-                if not fit_margins(plot.fig):
-                    break
-                plot.full_draw()
+            if fit_margins(plot.fig) or lift_over_title(plot.status):
+                _fit_plot(plot)
             last["redraws"] = plot.full_redraws
         now = time.monotonic()
         if roles is not None and now - last["roles"] >= 1.0:
@@ -99,6 +115,34 @@ def dress(dash: Any, fit: Fit, *, window_s: float,
             tree.set_roles(roles())
 
     dash.view.hooks.append(each_frame)
+
+
+def lift_over_title(text: Any) -> bool:
+    """Move ``text`` (placed in its axes' coordinates, bottom-aligned, above the axes) up until
+    it clears its axes' title; True when it moved. The divergence plot's status line sits a
+    fixed fraction of the axes' height above it, which on a short figure is inside the title."""
+    ax = text.axes
+    if ax is None or not ax.title.get_text():
+        return False
+    renderer = ax.figure.canvas.get_renderer()
+    title, box, frame = (ax.title.get_window_extent(renderer), text.get_window_extent(renderer),
+                         ax.get_window_extent(renderer))
+    if not _overlap(title, box) or frame.height <= 0:
+        return False
+    text.set_y((title.y1 + MARGIN_PX / 2 - frame.y0) / frame.height)
+    return True
+
+
+def _fit_plot(plot: Any) -> None:
+    """Labels of ``plot`` (a DivergencePlot) inside its figure and clear of each other; redraws
+    when something moved."""
+    for _ in range(3):   # each pass measures the labels the last one laid out
+        plot.fig.canvas.draw()
+        status = getattr(plot, "status", None)
+        lifted = status is not None and lift_over_title(status)
+        if not (fit_margins(plot.fig) or lifted):
+            break
+    plot.full_draw()
 
 
 def _only(provider: Callable[[], Any], own: Callable[[], tuple[set[str], str | None]]

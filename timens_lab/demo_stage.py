@@ -6,7 +6,7 @@ Two small anywidgets carry the page side (``data/stage-*.js``, no build step, no
   REALTIME as big digits that tick in the browser between the kernel's once-a-second anchors,
   and the measured residual (measured − configured offset) in ns;
 * :class:`Keys` turns presenter keys (and a clicker's PageUp/PageDown) into messages to the
-  kernel, does full screen in the page, and reports the viewport so figures can be sized to it.
+  kernel, does full screen in the page, and reports the room the figures have on the page.
 
 :func:`readout_data` builds what Readouts shows from the divergence plot's data model
 (:class:`~timens_lab.views.divergence_feed.DivergenceFeed`): offsets as the samplers measured
@@ -88,10 +88,11 @@ class Readouts(anywidget.AnyWidget):  # type: ignore[misc]
 
 class Keys(anywidget.AnyWidget):  # type: ignore[misc]
     """Presenter keys; ``on_key(callback)`` gets "1".."4", "reset", "pause", "theme", "next",
-    "previous". ``viewport`` is the page's [width, height] in CSS px ([0, 0]: no page yet)."""
+    "previous". ``room`` is the page's width and the height left for the figures, in CSS px
+    ([0, 0]: no page yet)."""
 
     _esm = (_DATA / "stage-keys.js").read_text()
-    viewport = traitlets.List([0, 0]).tag(sync=True)
+    room = traitlets.List([0, 0]).tag(sync=True)
 
     def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)

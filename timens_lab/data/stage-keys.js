@@ -5,8 +5,8 @@
 // One listener on window, in the capture phase, so JupyterLab's own shortcuts (1 = heading,
 // r = raw cell, space = scroll) never see these keys while the demo is on screen. It ignores
 // keys typed into an input or an editor, with a modifier held, and while the demo is hidden
-// (another tab in JupyterLab). It also reports the viewport size, which the kernel uses to size
-// the figures.
+// (another tab in JupyterLab). It also reports the room the figures have on the page, which the
+// kernel sizes them to.
 
 const KEYS = new Map([
   ["1", "1"], ["2", "2"], ["3", "3"], ["4", "4"], ["0", "reset"], ["r", "reset"],
@@ -52,22 +52,43 @@ function render({ model, el }) {
     event.stopImmediatePropagation();
   }
 
+  // The room the figures have: the page's width, and the height from the top of the
+  // figures' row to the bottom of the window, less the key hint under it. Measured again
+  // whenever the stage's layout changes (a caption wraps, a refusal appears, a resize).
   let timer = null;
+  let sent = "";
   function report() {
-    model.set("viewport", [window.innerWidth, window.innerHeight]);
+    const root = stage();
+    const figures = root.querySelector(".tl-figures");
+    const hint = root.querySelector(".tl-hint");
+    if (!figures || !visible(root)) { return; }
+    const top = figures.getBoundingClientRect().top + window.scrollY;
+    const below = (hint ? hint.getBoundingClientRect().height : 0) + 24;
+    const room = [window.innerWidth, Math.max(0, Math.floor(window.innerHeight - top - below))];
+    if (JSON.stringify(room) === sent) { return; }
+    sent = JSON.stringify(room);
+    model.set("room", room);
     model.save_changes();
   }
-  function onResize() {
+  function later() {
     clearTimeout(timer);
-    timer = setTimeout(report, 400);
+    timer = setTimeout(report, 250);
   }
+  const observer = new ResizeObserver(later);
 
   window.addEventListener("keydown", onKey, true);
-  window.addEventListener("resize", onResize);
-  report();
+  window.addEventListener("resize", later);
+  // The stage is an ancestor, attached once this view is in the page.
+  requestAnimationFrame(() => {
+    for (const node of stage().children) {
+      if (!node.classList.contains("tl-figures")) { observer.observe(node); }
+    }
+    report();
+  });
   return () => {
     window.removeEventListener("keydown", onKey, true);
-    window.removeEventListener("resize", onResize);
+    window.removeEventListener("resize", later);
+    observer.disconnect();
     clearTimeout(timer);
   };
 }
