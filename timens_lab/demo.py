@@ -368,7 +368,7 @@ class DemoApp:
             return
         names = {cid: feed.channels[cid].id for cid in feed.order}
         self.readouts.data = stage.readout_data(
-            feed, stage.host_clocks_ns(), names=names, paused=self.paused,
+            feed, stage.host_clocks_ns(), names=names, paused=self.paused, built=self.built_at,
             note="" if self.live else "recorded: the clocks are the recording's, anchored now")
 
     # --- the watchdog

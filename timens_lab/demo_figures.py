@@ -98,8 +98,12 @@ def dress(dash: Any, fit: Fit, *, window_s: float,
     tree.fig.set_dpi(fit.tree_dpi)
     tree.fig.set_size_inches(*fit.tree_in, forward=True)
     tree.set_style(fontsize=TREE_FONT_PT, min_fontsize=TREE_MIN_FONT_PT, members="command")
-    # Two lines: on a short figure the one-line label is taller than its axes.
+    # The page's head already says what is replayed and why; in the figure it would not fit.
+    if hasattr(plot, "banner"):
+        plot.banner.set_visible(False)
+    # Two lines: on a short figure the one-line labels are taller than their axes.
     if hasattr(plot, "ax_resid"):
+        plot.ax_offset[0].set_ylabel("offset\nvs host", fontsize=8)
         plot.ax_resid[0].set_ylabel("measured −\nconfigured (ns)", fontsize=8)
     last = {"roles": 0.0, "redraws": -1}
 
@@ -136,8 +140,12 @@ def lift_over_title(text: Any) -> bool:
 def _fit_plot(plot: Any) -> None:
     """Labels of ``plot`` (a DivergencePlot) inside its figure and clear of each other; redraws
     when something moved."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     for _ in range(3):   # each pass measures the labels the last one laid out
-        plot.fig.canvas.draw()
+        # Agg's draw, not the canvas's: ipympl's would also send the frame to a view that may
+        # not exist yet, which breaks it (views/_delivery.py).
+        FigureCanvasAgg.draw(plot.fig.canvas)
         status = getattr(plot, "status", None)
         lifted = status is not None and lift_over_title(status)
         if not (fit_margins(plot.fig) or lifted):
@@ -218,6 +226,8 @@ def drawn_texts(fig: Any) -> list[tuple[str, Any, Any]]:
     """(text, window extent) of every text a full draw of ``fig`` paints (its draw_event
     handlers' animated artists included): the renderer's own list, not the figure's artist
     tree, which also holds tick labels outside the view that are never painted."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     renderer = fig.canvas.get_renderer()
     drawn: dict[int, Any] = {}
     paint = renderer.draw_text
@@ -230,7 +240,7 @@ def drawn_texts(fig: Any) -> list[tuple[str, Any, Any]]:
 
     renderer.draw_text = spy
     try:
-        fig.canvas.draw()
+        FigureCanvasAgg.draw(fig.canvas)   # see _fit_plot
     finally:
         del renderer.draw_text
     return [(t.get_text(), t.get_window_extent(renderer), t.axes) for t in drawn.values()
@@ -301,6 +311,32 @@ def place(dash: Any) -> Any:
     return W.HBox([plot, tree], layout=W.Layout(width="100%"))
 
 
+class NamesOnly:
+    """A Source whose channels are labelled by their id alone ("ns1", not "ns1 +1h/+2d"): the
+    plot's legend has a fifth of its width, and the tree says the offsets."""
+
+    def __init__(self, source: Any) -> None:
+        self.source = source
+        self.mode, self.banner = source.mode, source.banner
+        self.tree = getattr(source, "tree", None)
+
+    def channels(self) -> list[Any]:
+        return [dataclasses.replace(c, label=c.id) for c in self.source.channels()]
+
+    def read(self) -> Any:
+        return self.source.read()
+
+    def stats(self) -> Any:
+        return self.source.stats()
+
+    @property
+    def done(self) -> bool:
+        return bool(getattr(self.source, "done", False))
+
+    def close(self) -> None:
+        self.source.close()
+
+
 class ReplayDash:
     """Divergence plot and tree over a looping shipped recording (no panel: nothing to drive)."""
 
@@ -308,7 +344,7 @@ class ReplayDash:
         from .replay import open_source
         from .views import DivergencePlot, LiveTree, LiveView, TreePlot
 
-        self.source = open_source(mode="replay")
+        self.source = NamesOnly(open_source(mode="replay"))
         self.plot = DivergencePlot(self.source, ("monotonic", "boottime", "realtime"),
                                    figsize=PLOT_DESIGN_IN)
         self.tree = TreePlot(figsize=(5.6, 3.6), title="namespace tree (recorded)")

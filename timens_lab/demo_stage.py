@@ -148,10 +148,11 @@ def _sign_class(ns: int | None) -> str:
 
 
 def readout_data(feed: Any, host: Mapping[str, int], *, names: Mapping[str, str] | None = None,
-                 paused: bool = False, note: str = "") -> dict[str, Any]:
+                 paused: bool = False, note: str = "", built: float = 0.0) -> dict[str, Any]:
     """The Readouts' data: the host's clocks ``host`` (ns, read now) and, per namespace channel
     of ``feed``, the same clocks plus the offsets measured in it (medians of the last TAIL
-    samples); a clock not measured yet is None ("…" on screen)."""
+    samples); a clock not measured yet is None ("…" on screen). ``built`` tells one build of
+    a scenario from the next (the page keeps it as ``data-built``)."""
     columns: list[dict[str, Any]] = [{
         "name": "host", "sub": "the machine itself", "kind": "host",
         "clocks": {"uptime": host["boottime"], **{c: host[c] for c in READ_CLOCKS}},
@@ -175,7 +176,7 @@ def readout_data(feed: Any, host: Mapping[str, int], *, names: Mapping[str, str]
             "name": (names or {}).get(cid, str(channel.id)), "sub": sub, "kind": "ns",
             "clocks": clocks, "ahead": ahead,
             "resid": "…" if worst is None else f"{worst[0]:+d} ns (± {worst[1]} ns)"})
-    return {"columns": columns, "paused": paused, "note": note}
+    return {"columns": columns, "paused": paused, "note": note, "built": built}
 
 
 def _offset(ns: int | None) -> str:

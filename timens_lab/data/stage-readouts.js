@@ -62,6 +62,7 @@ function render({ model, el: root }) {
     const data = model.get("data") || {};
     const columns = data.columns || [];
     received = performance.now();
+    root.dataset.built = String(data.built || "");   // which build of the scenario (tests)
     root.replaceChildren();
     cells = [];
     const grid = el("div", "tl-r-grid");

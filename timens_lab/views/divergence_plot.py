@@ -364,12 +364,23 @@ class DivergencePlot:
         self.banner.set_text(self.source.banner or "")
 
     def _ticks(self, i: int, values: set[float]) -> list[float]:
-        """Ticks at the configured offsets when few, else at ±1 s, 1 min, 1 h, 1 d, 1 y."""
-        y0, y1 = self.ax_offset[i].get_ylim()
-        if len(values) <= MAX_OFFSET_TICKS:
-            return sorted(v for v in values if y0 <= v <= y1)
-        nice = [0.0, *_NICE_S, *(-v for v in _NICE_S)]
-        return sorted(v for v in nice if y0 <= v <= y1)
+        """Ticks at the configured offsets when few, else at ±1 s, 1 min, 1 h, 1 d, 1 y;
+        never two closer than a label's height (+5d and 5d − 2 s would print on each other):
+        the shorter label wins."""
+        ax = self.ax_offset[i]
+        y0, y1 = ax.get_ylim()
+        if len(values) > MAX_OFFSET_TICKS:
+            values = {0.0, *_NICE_S, *(-v for v in _NICE_S)}
+        ticks = [v for v in values if y0 <= v <= y1]
+        need = ax.yaxis.get_ticklabels()[0].get_fontsize() if ax.yaxis.get_ticklabels() else 7
+        need_px = 1.3 * need * self.fig.dpi / 72
+        ys = dict(zip(ticks, ax.transData.transform([(0.0, v) for v in ticks])[:, 1]
+                      if ticks else [], strict=True))
+        kept: list[float] = []
+        for v in sorted(ticks, key=lambda v: (len(seconds_label(v)), abs(v))):
+            if all(abs(ys[v] - ys[k]) >= need_px for k in kept):
+                kept.append(v)
+        return sorted(kept)
 
     def _update_status(self) -> None:
         """Short on purpose: text layout costs ≈1.5 ms short, ≈3.5 ms long."""
