@@ -184,7 +184,7 @@ def memory(seconds: float) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    from timens_lab.demo import PRESETS, DemoApp
+    from timens_lab.demo.app import PRESETS, DemoApp
 
     samples: list[tuple[float, int]] = []
     fds: list[int] = []

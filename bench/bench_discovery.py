@@ -30,7 +30,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from timens_lab.discovery import Discovery
+    from timens_lab.discovery.scan import Discovery
 
 BUDGET_S = 0.3
 REPEATS = 15
@@ -98,7 +98,7 @@ def main(n: int = 1000) -> int:
     if os.geteuid() != 0:
         print("bench_discovery: skipped (needs root to create time namespaces)")
         return 0
-    from timens_lab.discovery import discover
+    from timens_lab.discovery.scan import discover
 
     before = len(discover().namespaces)
     builder = subprocess.Popen([sys.executable, "-c", BUILDER, str(n)], stdin=subprocess.PIPE,

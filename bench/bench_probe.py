@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import sys
 
-from timens_lab.probe import probe
+from timens_lab.probing.check import probe
 
 from ._util import median_ms, table, timed
 

@@ -25,9 +25,9 @@ import zlib
 import numpy as np
 
 from bench._util import median_ms, table, timed
-from timens_lab import _reccodec as codec
-from timens_lab.recording import load
-from timens_lab.replay import Replay, shipped
+from timens_lab.recording import _codec as codec
+from timens_lab.recording.format import load
+from timens_lab.recording.replay import Replay, shipped
 
 
 def _flushes(rec: object, seconds: float = 1.0) -> list[list[np.ndarray]]:

@@ -27,10 +27,10 @@ import numpy as np
 
 from bench._util import table
 from timens_lab import kernel
-from timens_lab.divergence import divergence, summary
-from timens_lab.lab import Lab
-from timens_lab.ring import Ring
-from timens_lab.sampler import SamplerSet, clock_mask
+from timens_lab.clocks.divergence import divergence, summary
+from timens_lab.clocks.ring import Ring
+from timens_lab.clocks.sampler import SamplerSet, clock_mask
+from timens_lab.engine.lab import Lab
 from timens_lab.source import SAMPLED_CLOCKS
 
 CLOCKS = SAMPLED_CLOCKS[:4]                 # BOOTTIME_ALARM is EINVAL without an RTC

@@ -17,7 +17,7 @@ import subprocess
 import time
 
 from timens_lab import kernel
-from timens_lab.lab import Lab
+from timens_lab.engine.lab import Lab
 
 from ._util import compile_c, median_ms, table
 

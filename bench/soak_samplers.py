@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from timens_lab.lab import Lab
+from timens_lab.engine.lab import Lab
 
 from ._util import table
 

@@ -1,7 +1,7 @@
 """Make the recordings shipped in timens_lab/data from real runs (``make recordings``).
 
 Each scenario creates real time namespaces with a Lab, samples them with the C samplers, and
-records everything through :class:`timens_lab.recorder.Recorder`, including the tree as it
+records everything through :class:`timens_lab.recording.tap.Recorder`, including the tree as it
 changes: namespaces appear pending, freeze when their sampler enters, processes join and leave,
 a namespace is closed mid-run. Nothing is edited by hand; run it again on any machine where
 ``timens-lab probe`` says time namespaces are usable (root or rootless)::
@@ -23,13 +23,13 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from timens_lab.clocks.sampler import Sampler, SamplerSet  # noqa: E402
 from timens_lab.commands.record import summary  # noqa: E402
-from timens_lab.lab import Lab  # noqa: E402
+from timens_lab.discovery.watch import Watcher  # noqa: E402
+from timens_lab.engine.lab import Lab  # noqa: E402
 from timens_lab.offsets import parse_duration  # noqa: E402
-from timens_lab.probe import probe  # noqa: E402
-from timens_lab.recorder import Recorder  # noqa: E402
-from timens_lab.sampler import Sampler, SamplerSet  # noqa: E402
-from timens_lab.watch import Watcher  # noqa: E402
+from timens_lab.probing.check import probe  # noqa: E402
+from timens_lab.recording.tap import Recorder  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)

@@ -43,7 +43,7 @@ def run_py_as_nobody(code: str, *args: str, timeout: float = 60) -> subprocess.C
 
 def _probe_mode() -> str:
     try:
-        from timens_lab.probe import probe
+        from timens_lab.probing.check import probe
     except ImportError:  # pragma: no cover - probe not built yet
         return "unavailable"
     return probe().mode
@@ -58,7 +58,7 @@ def timens_mode() -> str:
 @pytest.fixture
 def need_timens(timens_mode: str) -> str:
     if timens_mode == "unavailable":
-        from timens_lab.probe import probe
+        from timens_lab.probing.check import probe
 
         pytest.skip(f"time namespaces unavailable here: {probe().reason}")
     return timens_mode

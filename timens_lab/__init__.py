@@ -18,34 +18,35 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _LAZY = {
-    "Lab": "timens_lab.lab",
-    "TimeNamespace": "timens_lab.lab",
-    "Child": "timens_lab.lab",
+    "Lab": "timens_lab.engine.lab",
+    "TimeNamespace": "timens_lab.engine.lab",
+    "Child": "timens_lab.engine.lab",
+    "PIPE": "timens_lab.engine.lab",
     "Offsets": "timens_lab.offsets",
     "parse_duration": "timens_lab.offsets",
     "format_duration": "timens_lab.offsets",
-    "probe": "timens_lab.probe",
-    "Sampler": "timens_lab.sampler",
-    "SamplerSet": "timens_lab.sampler",
-    "Replay": "timens_lab.replay",
-    "open_source": "timens_lab.replay",
-    "discover": "timens_lab.discovery",
+    "probe": "timens_lab.probing.check",
+    "Sampler": "timens_lab.clocks.sampler",
+    "SamplerSet": "timens_lab.clocks.sampler",
+    "Replay": "timens_lab.recording.replay",
+    "open_source": "timens_lab.recording.replay",
+    "discover": "timens_lab.discovery.scan",
     "errors": "timens_lab.errors",
 }
 
 __all__ = [
-    "Child", "Lab", "Offsets", "Replay", "Sampler", "SamplerSet", "TimeNamespace", "__version__",
+    "PIPE", "Child", "Lab", "Offsets", "Replay", "Sampler", "SamplerSet", "TimeNamespace", "__version__",
     "discover", "errors", "format_duration", "open_source", "parse_duration", "probe",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
     from . import errors
-    from .discovery import discover
-    from .lab import Child, Lab, TimeNamespace
+    from .clocks.sampler import Sampler, SamplerSet
+    from .discovery.scan import discover
+    from .engine.lab import PIPE, Child, Lab, TimeNamespace
     from .offsets import Offsets, format_duration, parse_duration
-    from .probe import probe
-    from .replay import Replay, open_source
-    from .sampler import Sampler, SamplerSet
+    from .probing.check import probe
+    from .recording.replay import Replay, open_source
 
 
 def __getattr__(name: str) -> Any:

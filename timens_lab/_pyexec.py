@@ -32,6 +32,6 @@ _BOOT = (
 
 
 def python_argv(module: str, *args: str, executable: str | None = None) -> list[str]:
-    """argv that runs ``module`` (e.g. ``timens_lab._helper``) of this very package copy."""
+    """argv that runs ``module`` (e.g. ``timens_lab.engine._helper``) of this very package copy."""
     return [executable or sys.executable or "python3", "-P", "-c", _BOOT, PACKAGE_DIR,
             module, *args]

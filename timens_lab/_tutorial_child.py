@@ -4,6 +4,10 @@ A fresh Python process is single-threaded, so it may unshare (a user namespace t
 a time namespace with OFFSET seconds on MONOTONIC, then starts a child with ``subprocess.run``
 — CPython uses vfork() or posix_spawn() there, which failed with EINVAL after unshare before
 Linux 6.2 — and prints one JSON line: what the child saw, and what we see ourselves.
+
+It lives here, not in ``tutorial/``: running a submodule imports its package first, and the
+tutorial package loads numpy, whose BLAS threads would make this process multi-threaded, so
+unshare(CLONE_NEWUSER) would fail with EINVAL (unshare(2)).
 """
 
 from __future__ import annotations

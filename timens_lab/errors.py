@@ -174,7 +174,7 @@ class RecordingError(TimensError, ValueError):
     """A file that is not a usable timens-lab recording (base of the recording errors)."""
 
     hint = ("check the path; `timens-lab replay FILE` reads files written by `timens-lab "
-            "record` (format: timens_lab/recording.py)")
+            "record` (format: timens_lab/recording/format.py)")
 
 
 class NotARecordingError(RecordingError):

@@ -14,7 +14,7 @@ Installed with timens-lab (entry point ``pytest11``), so any test can ask for ``
         assert timens.call(uptime_days, boottime="49.7d") > 49.7
 
 Each ``run``/``call``/``spawn`` gets a fresh namespace with those offsets (MONOTONIC and BOOTTIME
-only: time namespaces never shift REALTIME), started by a :class:`~timens_lab.lab.Lab` that the
+only: time namespaces never shift REALTIME), started by a :class:`~timens_lab.engine.lab.Lab` that the
 fixture closes at teardown, killing whatever is still running. Rootless by default (a user
 namespace too, so tests need no root): set ``timens_rootless = false`` in the pytest ini to use
 plain CLONE_NEWTIME as root. Where time namespaces are unavailable (no ``CONFIG_TIME_NS``, user
@@ -38,9 +38,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from .child import Child
-    from .lab import Lab
-    from .namespace import TimeNamespace
+    from .engine.child import Child
+    from .engine.lab import Lab
+    from .engine.namespace import TimeNamespace
 
 Duration = str | int | float | None
 
@@ -90,7 +90,7 @@ class TimensFixture:
             cwd: str | os.PathLike[str] | None = None) -> subprocess.CompletedProcess[Any]:
         """Run ``argv`` to completion in a new namespace, like ``subprocess.run`` with
         ``capture_output=True`` (``text=True`` by default)."""
-        from .lab import PIPE
+        from .engine.lab import PIPE
 
         child = self.lab.run(argv, monotonic, boottime, stdin=PIPE if input is not None else None,
                              stdout=PIPE, stderr=PIPE, env=env, cwd=cwd)
@@ -148,7 +148,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _skip_reason(rootless: bool) -> str | None:
-    from .probe import probe
+    from .probing.check import probe
 
     result = probe()
     if not result.time_namespaces:
@@ -174,7 +174,7 @@ def timens(request: pytest.FixtureRequest) -> Iterator[TimensFixture]:
     reason = _skip_reason(rootless)
     if reason:
         pytest.skip(reason)
-    from .lab import Lab
+    from .engine.lab import Lab
 
     lab = Lab(rootless=rootless)
     try:

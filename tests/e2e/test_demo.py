@@ -12,6 +12,7 @@ about the command is changed for the test.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import secrets
 import sys
@@ -183,7 +184,7 @@ def stage(browser: Any, tmp_path: Path, request: pytest.FixtureRequest,
     namespaces."""
     if importlib.util.find_spec("voila") is None:
         pytest.skip("Voilà is not installed (pip install voila)")
-    from timens_lab.probe import probe
+    from timens_lab import probe
 
     if not probe().time_namespaces:
         pytest.skip(f"the scenarios need time namespaces: {probe().reason}")
@@ -207,12 +208,10 @@ def _stage_problems(nb: NotebookPage, *, fold: bool = True) -> list[str]:
     """text_problems once the figures have refit to the room the page reported (the key
     hint is then on screen: the stage needs no scrolling) and painted since."""
     if fold:
-        try:
+        with contextlib.suppress(Exception):   # if it never is, the check says what is off
             nb.page.wait_for_function(
                 "() => document.querySelector('.tl-hint').getBoundingClientRect().bottom"
                 " <= window.innerHeight", timeout=30_000)
-        except Exception:   # noqa: BLE001 - the check below says what is off screen
-            pass
     before = nb.paints(SCOPE)
     nb.page.wait_for_function(
         "([sel, before]) => [...document.querySelectorAll(sel)].every("

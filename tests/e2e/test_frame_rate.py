@@ -36,7 +36,7 @@ FLOOR_FPS = 1.0    # see test_live_divergence.py
 SETUP = f"""\
 import json
 from timens_lab import Lab
-from timens_lab.replay import open_source
+from timens_lab.recording.replay import open_source
 from timens_lab.views import DivergencePlot, LiveView
 
 S = 10**9

@@ -9,14 +9,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.unit.test_fuzz_input import duration_text
-from timens_lab._helper_support import children_of
 from timens_lab.cli import main
+from timens_lab.engine._reaper import children_of
 
 pytestmark = pytest.mark.usefixtures("need_timens")
 
 
 def _children() -> set[int]:
-    return set(children_of(str(os.getpid())))
+    return set(children_of(os.getpid()))
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,

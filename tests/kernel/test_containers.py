@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from timens_lab.discovery import discover
+from timens_lab.discovery.scan import discover
 from timens_lab.offsets import NSEC
 
 from ..conftest import as_nobody
@@ -90,15 +90,6 @@ def test_sample_pid_measures_a_container_within_1us(crun: Crun, rootless: bool) 
         measured = {k: ch["offsets"][k]["measured_ns"] for k in ("monotonic", "boottime")}
         assert abs(measured["monotonic"] - kernel.monotonic_ns) <= 1000, (nobody, measured)
         assert abs(measured["boottime"] - kernel.boottime_ns) <= 1000, (nobody, measured)
-
-
-@pytest.fixture(name="procs")
-def _procs() -> Iterator[Procs]:
-    registry = Procs()
-    try:
-        yield registry
-    finally:
-        registry.close()
 
 
 def test_state_file_names_a_namespace_and_its_members(procs: Procs, tmp_path: Path) -> None:

@@ -121,7 +121,7 @@ def test_rebuilds_release_widgets_figures_fds_and_processes(
     """Nine rebuilds (preset clicks and watchdog rollovers) after a warm-up leave every count
     where it was, and free the dashboards they replaced; before the fix the registry grew by 8
     widgets a rebuild (12 under ipympl) and dead dashboards waited for CPython's collector."""
-    from timens_lab.demo import DemoApp
+    from timens_lab.demo.app import DemoApp
 
     app = DemoApp(rollover_s=None, watchdog_s=0.05, rate=50, fps=20)
     seen: dict[str, Any] = {}

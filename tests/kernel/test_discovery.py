@@ -11,16 +11,16 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from timens_lab import trees
-from timens_lab.discovery import Discovery, NamespaceInfo, discover
+from timens_lab.discovery import trees
+from timens_lab.discovery.scan import Discovery, NamespaceInfo, discover
+from timens_lab.discovery.watch import Watcher
 from timens_lab.offsets import NSEC, Offsets
-from timens_lab.watch import Watcher
 
 pytestmark = pytest.mark.usefixtures("need_timens")
 ROOT = os.geteuid() == 0
@@ -87,15 +87,6 @@ class Procs:
             for stream in (p.stdin, p.stdout):
                 if stream is not None:
                     stream.close()
-
-
-@pytest.fixture
-def procs() -> Iterator[Procs]:
-    registry = Procs()
-    try:
-        yield registry
-    finally:
-        registry.close()
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float = 10) -> Any:

@@ -15,21 +15,12 @@ from pathlib import Path
 import pytest
 
 from timens_lab.commands.tree import as_json, state_text
-from timens_lab.discovery import Scanner, discover
+from timens_lab.discovery.scan import Scanner, discover
 from timens_lab.offsets import NSEC, Offsets
 
 from .test_discovery import Procs, ino, needs_root, record, wait_for
 
 pytestmark = pytest.mark.usefixtures("need_timens")
-
-
-@pytest.fixture(name="procs")
-def _procs() -> Iterator[Procs]:
-    registry = Procs()
-    try:
-        yield registry
-    finally:
-        registry.close()
 
 
 @pytest.fixture

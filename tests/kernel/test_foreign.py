@@ -5,27 +5,17 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from timens_lab.errors import NoSuchNamespaceError, PendingNamespaceError
-from timens_lab.foreign import join, look
 from timens_lab.offsets import NSEC
+from timens_lab.session.foreign import join, look
 
 from .test_discovery import Procs, ino, offsets_of, unshare_sleep
 
 pytestmark = pytest.mark.usefixtures("need_timens")
-
-
-@pytest.fixture(name="procs")
-def _procs() -> Iterator[Procs]:
-    registry = Procs()
-    try:
-        yield registry
-    finally:
-        registry.close()
 
 
 def say(holder: subprocess.Popen[str], cmd: str) -> str:

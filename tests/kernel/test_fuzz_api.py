@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from timens_lab.engine.lab import DEVNULL, PIPE, Child, Lab, TimeNamespace
 from timens_lab.errors import TimensError
-from timens_lab.lab import DEVNULL, PIPE, Child, Lab, TimeNamespace
 from timens_lab.offsets import Offsets
 
 pytestmark = pytest.mark.usefixtures("need_timens")

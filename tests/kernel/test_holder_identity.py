@@ -16,15 +16,15 @@ from pathlib import Path
 
 import pytest
 
+from timens_lab.engine.lab import Lab
 from timens_lab.errors import NamespaceGoneError, NamespaceLimitError, OffsetsFrozenError
-from timens_lab.lab import Lab
 
 pytestmark = pytest.mark.usefixtures("need_timens")
 
 # Runs as pid 1 of a fresh PID namespace, so forcing the next pid (ns_last_pid) disturbs no one.
 REUSE = textwrap.dedent("""
     import json, os, signal, subprocess, sys, time
-    from timens_lab.lab import Lab
+    from timens_lab.engine.lab import Lab
     from timens_lab.errors import TimensError
 
     def wait(cond, what):

@@ -11,7 +11,7 @@ import pytest
 from timens_lab._timens import lib
 
 from timens_lab import kernel
-from timens_lab.lab import PIPE, Lab
+from timens_lab.engine.lab import PIPE, Lab
 
 pytestmark = pytest.mark.usefixtures("need_timens")
 

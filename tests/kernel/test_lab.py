@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from timens_lab import kernel
+from timens_lab.engine.lab import PIPE, Lab
 from timens_lab.errors import (
     HelperDiedError,
     LabClosedError,
@@ -22,7 +23,6 @@ from timens_lab.errors import (
     OffsetsFrozenError,
     SpawnError,
 )
-from timens_lab.lab import PIPE, Lab
 from timens_lab.offsets import NSEC, Offsets, read_offsets
 from timens_lab.testing import same_address_space
 
@@ -272,7 +272,7 @@ def test_helper_death_is_reported_and_a_new_lab_works(need_timens: str) -> None:
 
 OWNER = textwrap.dedent("""
     import json, sys
-    from timens_lab.lab import Lab
+    from timens_lab.engine.lab import Lab
     lab = Lab()
     pids = [lab.helper_pid]
     for i in range(int(sys.argv[1])):

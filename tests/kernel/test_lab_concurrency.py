@@ -14,8 +14,8 @@ import time
 
 import pytest
 
+from timens_lab.engine.lab import PIPE, Child, Lab
 from timens_lab.errors import LabClosedError, LabForkedError
-from timens_lab.lab import PIPE, Child, Lab
 
 pytestmark = pytest.mark.usefixtures("need_timens")
 
@@ -72,7 +72,7 @@ def test_close_from_one_thread_while_others_work_gives_typed_errors_only() -> No
 FORK = textwrap.dedent("""
     import json, os, sys
     from timens_lab.errors import LabForkedError
-    from timens_lab.lab import Lab
+    from timens_lab.engine.lab import Lab
     lab = Lab()
     helper = lab.helper_pid
     pid = os.fork()

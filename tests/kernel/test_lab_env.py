@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from timens_lab._pyexec import python_argv
-from timens_lab.lab import PIPE, Lab
+from timens_lab.engine.lab import PIPE, Lab
 
 pytestmark = pytest.mark.usefixtures("need_timens")
 
@@ -100,7 +100,7 @@ def shadow(tmp_path: Path) -> Path:
 
 def test_probe_from_a_directory_with_a_timens_lab_tree(shadow: Path) -> None:
     """`timens-lab probe` from a checkout (here: a decoy timens_lab/) runs the installed probe
-    child (before: `python -m timens_lab._probe_child` imported the one in the cwd)."""
+    child (before: `python -m timens_lab.probing._child` imported the one in the cwd)."""
     done = subprocess.run([TIMENS_LAB, "probe", "--json"], cwd=shadow, capture_output=True,
                           text=True, timeout=120, check=False)
     report = json.loads(done.stdout)
@@ -115,7 +115,7 @@ def test_helper_and_tutorial_child_from_a_directory_with_a_timens_lab_tree(shado
         "import json, sys\n"
         "from timens_lab import Lab\n"
         "from timens_lab._pyexec import python_argv\n"
-        "from timens_lab.lab import PIPE\n"
+        "from timens_lab.engine.lab import PIPE\n"
         "with Lab() as lab:\n"
         "    out = {}\n"
         "    for name, argv in (('ours', python_argv('timens_lab._tutorial_child', '5', '1')),\n"
@@ -136,7 +136,7 @@ def test_helper_and_tutorial_child_from_a_directory_with_a_timens_lab_tree(shado
 
 def test_python_children_carry_no_safepath_variable() -> None:
     """-P is a flag of our own children; nothing in argv or env passes it on."""
-    argv = python_argv("timens_lab._helper", "3")
+    argv = python_argv("timens_lab.engine._helper", "3")
     assert argv[1] == "-P" and "PYTHONSAFEPATH" not in " ".join(argv)
     with Lab() as lab:
         out, _ = lab.spawn([sys.executable, "-c", "import sys; print(sys.flags.safe_path)"],

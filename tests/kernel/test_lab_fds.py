@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from timens_lab import _wire
+from timens_lab.engine import _wire
+from timens_lab.engine.lab import PIPE, Lab
 from timens_lab.errors import MessageTooLargeError
-from timens_lab.lab import PIPE, Lab
 
 pytestmark = pytest.mark.usefixtures("need_timens")
 
@@ -44,7 +44,7 @@ def test_fire_and_forget_children_do_not_exhaust_fds() -> None:
     done = _run_py("""
         import gc, os, resource
         resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
-        from timens_lab.lab import Lab
+        from timens_lab.engine.lab import Lab
         with Lab() as lab:
             for _ in range(250):
                 lab.run(["true"])
@@ -63,7 +63,7 @@ def test_wait_and_communicate_above_fd_1024() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (4096, 4096))
         null = os.open("/dev/null", os.O_RDONLY)
         filler = [os.dup(null) for _ in range(1100)]
-        from timens_lab.lab import Lab, PIPE
+        from timens_lab.engine.lab import Lab, PIPE
         with Lab() as lab:
             child = lab.spawn(["sh", "-c", "cat; echo err >&2"], stdin=PIPE, stdout=PIPE,
                               stderr=PIPE)
@@ -108,7 +108,7 @@ def test_lab_with_almost_no_fds_is_a_typed_error() -> None:
     done = _run_py("""
         import resource
         from timens_lab.errors import ResourceLimitError
-        from timens_lab.lab import Lab
+        from timens_lab.engine.lab import Lab
         resource.setrlimit(resource.RLIMIT_NOFILE, (6, 6))
         try:
             Lab()

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.usefixtures("need_timens")
 CELLS = [
     "import threading, time, os\n"
     "from timens_lab import kernel\n"
-    "from timens_lab.lab import Lab, PIPE\n"
+    "from timens_lab.engine.lab import Lab, PIPE\n"
     "assert threading.active_count() > 1, 'an ipykernel has threads'",
     # The direct call fails the way the kernel docs say (EUSERS, or EPERM when rootless).
     "fd = os.open('/proc/self/ns/time', os.O_RDONLY)\n"

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.usefixtures("need_timens")
 
 LIMITED = textwrap.dedent("""
     import json, os, sys
-    from timens_lab.lab import Lab
+    from timens_lab.engine.lab import Lab
     from timens_lab.errors import NamespaceLimitError
     # We are root in a fresh user namespace: its ucount sysctls are ours to lower (§10).
     with open("/proc/sys/user/max_time_namespaces", "w") as f:
@@ -50,7 +50,7 @@ def test_max_time_namespaces_gives_a_typed_error_and_leaks_nothing() -> None:
 
 FDS = textwrap.dedent("""
     import json, os, resource
-    from timens_lab.lab import Lab, PIPE
+    from timens_lab.engine.lab import Lab, PIPE
     from timens_lab.errors import ResourceLimitError
     resource.setrlimit(resource.RLIMIT_NOFILE, (48, 48))
     lab = Lab()

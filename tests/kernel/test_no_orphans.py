@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from timens_lab.lab import PIPE, Lab
+from timens_lab.engine.lab import PIPE, Lab
 
 pytestmark = pytest.mark.usefixtures("need_timens")
 
 OWNER = textwrap.dedent("""
     import json, sys
-    from timens_lab.lab import Lab
+    from timens_lab.engine.lab import Lab
     lab = Lab()
     nss = [lab.namespace(monotonic=i, boottime=2 * i) for i in range(int(sys.argv[1]))]
     pids = [lab.helper_pid, *(ns.holder_pid for ns in nss)]
@@ -76,7 +76,7 @@ def test_jupyter_kernel_restart_leaves_nothing() -> None:
 
     km, kc = start_new_kernel(kernel_name="python3")
     try:
-        code = ("import json; from timens_lab.lab import Lab\n"
+        code = ("import json; from timens_lab.engine.lab import Lab\n"
                 "lab = Lab(); nss = [lab.namespace(monotonic=i) for i in range(10)]\n"
                 "pids = [lab.helper_pid] + [n.holder_pid for n in nss] + "
                 "[n.spawn(['sleep', '600']).pid for n in nss]\n"

@@ -177,7 +177,7 @@ LEAK_CHECK = """
 import json, os, threading
 from pathlib import Path
 from timens_lab import kernel
-from timens_lab.probe import probe
+from timens_lab.probing.check import probe
 
 kernel.set_child_subreaper(True)
 stop = threading.Event()

@@ -19,15 +19,15 @@ import numpy as np
 import pytest
 
 from tests.conftest import REPO
+from timens_lab.clocks.sampler import Sampler, SamplerSet
 from timens_lab.commands.replay import build_replay_report
 from timens_lab.commands.sample import build_report
+from timens_lab.discovery.watch import Watcher
 from timens_lab.offsets import Offsets
-from timens_lab.recorder import Recorder
-from timens_lab.recording import load
-from timens_lab.replay import Replay
-from timens_lab.sampler import Sampler, SamplerSet
+from timens_lab.recording.format import load
+from timens_lab.recording.replay import Replay
+from timens_lab.recording.tap import Recorder
 from timens_lab.source import HOST, SAMPLED_CLOCKS
-from timens_lab.watch import Watcher
 
 NSEC = 1_000_000_000
 
@@ -175,8 +175,8 @@ def test_a_refused_namespace_leaves_no_file(tmp_path: Path) -> None:
 def test_open_source_live_recreates_the_recordings_scenario(need_timens: str) -> None:
     """Live, open_source(recording=...) makes the same namespaces under the same names as the
     replay shows, and serves their tree; closing it closes the Lab it made."""
-    from timens_lab.replay import open_source
-    from timens_lab.session import LiveSession
+    from timens_lab.recording.replay import open_source
+    from timens_lab.session.scenario import LiveSession
 
     replayed = Replay("quick", math.inf)
     source = open_source(recording="quick", mode="live", rate=200)

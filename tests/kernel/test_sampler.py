@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from timens_lab.divergence import divergence, summary
+from timens_lab.clocks.divergence import divergence, summary
+from timens_lab.clocks.sampler import Sampler, SamplerSet
+from timens_lab.engine.lab import Lab
 from timens_lab.errors import TimensError
-from timens_lab.lab import Lab
-from timens_lab.sampler import Sampler, SamplerSet
 from timens_lab.source import MISSING, RECORD_DTYPE, Source
 
 pytestmark = pytest.mark.usefixtures("need_timens")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from timens_lab.lab import PIPE
+from timens_lab.engine.lab import PIPE
 
 pytestmark = pytest.mark.usefixtures("need_timens")
 
@@ -38,7 +38,7 @@ TREES = [
 SLEEPS_PER_NS = 5  # three 1001, one 1002, one 1003
 BUILD = textwrap.dedent(f"""
     import json, os
-    from timens_lab.lab import Lab
+    from timens_lab.engine.lab import Lab
     def build(token):
         lab = Lab()
         env = {{**os.environ, {VAR!r}: token}}
@@ -199,7 +199,7 @@ def test_jupyter_kernel_restart_kills_whole_trees() -> None:
 def test_namespace_close_kills_its_trees_and_spares_the_others(need_timens: str) -> None:
     """ns.close() kills the trees started in that namespace (and in one nested in it),
     daemons included, while another namespace's trees keep running."""
-    from timens_lab.lab import Lab
+    from timens_lab.engine.lab import Lab
 
     closed, kept = uuid.uuid4().hex, uuid.uuid4().hex
     with Lab() as lab:

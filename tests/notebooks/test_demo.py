@@ -51,7 +51,7 @@ def _labels(app: Any) -> list[str]:
 @pytest.mark.slow
 def test_every_scenario_one_click(need_timens: str) -> None:
     """Each preset builds its namespaces, samplers and views, and leaves the app healthy."""
-    from timens_lab.demo import DemoApp
+    from timens_lab.demo.app import DemoApp
 
     app = DemoApp(rollover_s=None, watchdog_s=0.5, rate=50)
     seen: dict[str, list[str]] = {}
@@ -83,7 +83,7 @@ def test_every_scenario_one_click(need_timens: str) -> None:
 @pytest.mark.slow
 def test_migration_keeps_monotonic_going(need_timens: str) -> None:
     """Machine B's offsets continue machine A's MONOTONIC: B = A − the downtime (to the ms)."""
-    from timens_lab.demo import DemoApp
+    from timens_lab.demo.app import DemoApp
 
     app = DemoApp(rollover_s=None, watchdog_s=0.5, rate=50)
     got: dict[str, Any] = {}
@@ -103,7 +103,7 @@ def test_migration_keeps_monotonic_going(need_timens: str) -> None:
 @pytest.mark.slow
 def test_recovers_from_a_dead_helper(need_timens: str) -> None:
     """SIGKILL the Lab's helper: the watchdog notices, builds a new Lab and the scenario again."""
-    from timens_lab.demo import DemoApp
+    from timens_lab.demo.app import DemoApp
 
     app = DemoApp(rollover_s=None, watchdog_s=0.3, rate=50)
     before: dict[str, Any] = {}
@@ -128,7 +128,7 @@ def test_recovers_from_a_dead_helper(need_timens: str) -> None:
 @pytest.mark.slow
 def test_replay_where_the_kernel_says_no(monkeypatch: pytest.MonkeyPatch) -> None:
     """Forced replay: presets are disabled with a reason, the recording plays, the app is healthy."""
-    from timens_lab.demo import DemoApp
+    from timens_lab.demo.app import DemoApp
 
     monkeypatch.setenv("TIMENS_LAB_MODE", "replay")
     app = DemoApp(rollover_s=None, watchdog_s=0.5)

@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from timens_lab import _tutorial_tape as tape_mod
+from timens_lab.tutorial import _tape as tape_mod
 from timens_lab import tutorial as T
-from timens_lab._tutorial_tape import Proxy, Tape, TapeMismatch, taped
+from timens_lab.tutorial._tape import Proxy, Tape, TapeMismatch, taped
 from timens_lab.errors import OffsetsFrozenError
 from timens_lab.offsets import Offsets
 

@@ -42,7 +42,7 @@ finally:
 """
 #: A notebook of our own, so the environment is checked even before the tutorials exist.
 SMOKE = [
-    "import math\nfrom timens_lab.replay import open_source\n"
+    "import math\nfrom timens_lab.recording.replay import open_source\n"
     "source = open_source(recording='quick', speed=math.inf)\nsource",
     "assert source.mode == 'replay', source.mode\nprint(source.banner)\n"
     "n = {k: len(v) for k, v in source.read().items()}\nassert source.done and min(n.values()) > 500, n\n"

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import as_nobody, run_py_as_nobody
-from timens_lab.discovery import discover
+from timens_lab.discovery.scan import discover
 from timens_lab.offsets import NSEC, Offsets
 
 pytestmark = pytest.mark.usefixtures("need_root", "need_timens")
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.usefixtures("need_root", "need_timens")
 # Runs as nobody: make a rootless namespace, discover, report as JSON, clean up.
 AS_NOBODY = textwrap.dedent("""
     import json, os, signal, subprocess, sys, time
-    from timens_lab.discovery import discover
+    from timens_lab.discovery.scan import discover
     p = subprocess.Popen(["unshare", "-U", "-r", "--time", "--monotonic", "5", "--boottime", "9",
                           "--fork", "--kill-child", "sleep", "60"], start_new_session=True)
     try:

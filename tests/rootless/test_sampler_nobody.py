@@ -51,7 +51,7 @@ def test_rootless_samplers_are_unprivileged_and_in_their_own_user_namespace() ->
     code = textwrap.dedent("""
         import json, sys, time
         from timens_lab import Lab
-        from timens_lab.sampler import SamplerSet
+        from timens_lab.clocks.sampler import SamplerSet
         with Lab() as lab:
             ns = lab.namespace(monotonic="1h")
             with SamplerSet.start(lab, [ns], rate=100) as src:
@@ -91,7 +91,7 @@ def _status(pid: int) -> dict[str, str]:
 
 def test_nobody_cannot_read_root_rings() -> None:
     """A root sampler's ring is a memfd reachable only through its fd: nobody cannot open it."""
-    from timens_lab.ring import Ring
+    from timens_lab.clocks.ring import Ring
 
     with Ring(16) as ring:
         path = f"/proc/{os.getpid()}/fd/{ring.fd}"

@@ -12,7 +12,10 @@ def test_all_matches_the_lazy_table_and_resolves() -> None:
     assert sorted(timens_lab.__all__) == sorted([*timens_lab._LAZY, "__version__"])
     for name in timens_lab.__all__:
         assert getattr(timens_lab, name) is not None, name
-    assert callable(timens_lab.probe)
+    # Importing the probing sub-package must not shadow the function (it once did, when the
+    # probe was a module called `probe`).
+    from timens_lab.probing import check
+    assert timens_lab.probe is check.probe
 
 
 def test_import_is_light() -> None:

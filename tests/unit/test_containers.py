@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from timens_lab.containers import Container, ContainerIndex, from_ancestor, from_cgroup
+from timens_lab.discovery.containers import Container, ContainerIndex, from_ancestor, from_cgroup
 
 DOCKER_ID = "3f2a" + "0" * 60
 

@@ -11,7 +11,7 @@ import pytest
 matplotlib.use("Agg")
 
 from tests.unit.fakelab import FakeLab
-from timens_lab.treemodel import Node, Tree
+from timens_lab.discovery.treemodel import Node, Tree
 from timens_lab.views.dashboard import Dashboard, prune_members
 from timens_lab.views.synthetic import SyntheticSource
 

@@ -16,9 +16,8 @@ matplotlib.use("Agg")
 import matplotlib as mpl
 from matplotlib.colors import to_rgba
 
-from timens_lab import demo_figures as figures
-from timens_lab import demo_stage as stage
-from timens_lab.treemodel import Node, Tree
+from timens_lab.demo import figures, stage
+from timens_lab.discovery.treemodel import Node, Tree
 from timens_lab.views.divergence_feed import DivergenceFeed
 from timens_lab.views.divergence_plot import DivergencePlot
 from timens_lab.views.synthetic import SyntheticSource

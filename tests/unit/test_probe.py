@@ -13,11 +13,18 @@ from typing import Any
 import pytest
 
 from timens_lab import cli
-from timens_lab import probe as probe_mod
-from timens_lab._probe_rules import Attempt, explain
 from timens_lab.commands.probe import format_table
-from timens_lab.probe import Facts, ProbeResult, Status, assess, gather_facts, parse_kernel_version
-from timens_lab.probe import parse_status as parse_status_text
+from timens_lab.probing import check as probe_mod
+from timens_lab.probing.check import (
+    Facts,
+    ProbeResult,
+    Status,
+    assess,
+    gather_facts,
+    parse_kernel_version,
+)
+from timens_lab.probing.check import parse_status as parse_status_text
+from timens_lab.probing.rules import Attempt, explain
 from timens_lab.testing import locked_down_argv
 
 ALL_CAPS = 0x000001FFFEFFFFFF  # CapEff of root on the test machine
@@ -429,7 +436,7 @@ def test_package_probe_is_callable(fake_child: list[int]) -> None:
     """timens_lab.probe() works even after the submodule import rebound the name to the module."""
     import timens_lab
 
-    assert timens_lab.probe is probe_mod  # importlib bound the submodule on the package
+    assert timens_lab.probing.check is probe_mod  # importlib bound the submodule on the package
     result = timens_lab.probe(refresh=True)
     assert isinstance(result, ProbeResult)
     assert result is probe_mod.probe()

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from timens_lab import kernel, procfs
+from timens_lab import kernel
+from timens_lab.discovery import procfs
 
 from .fakeproc import INIT_MNT, INIT_TIME, FakeProc, build
 

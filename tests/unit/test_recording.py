@@ -1,7 +1,7 @@
 """The recording format: exact round trips, a size budget, and no crash on any damaged file.
 
 Recordings here are made from the synthetic source (views/synthetic.py) and a real
-:class:`~timens_lab.watch.Watcher` scanning a fake /proc (tests/unit/fakeproc.py) that changes
+:class:`~timens_lab.discovery.watch.Watcher` scanning a fake /proc (tests/unit/fakeproc.py) that changes
 between polls, so samples, trees and events all go through the real recorder and reader.
 """
 
@@ -23,13 +23,13 @@ import numpy as np
 import pytest
 
 from timens_lab import errors
-from timens_lab.recorder import Recorder, restrict
-from timens_lab.recording import MAGIC, load, loads, read_meta
-from timens_lab.replay import Replay, shipped
+from timens_lab.discovery.trees import lineage_tree, owner_tree
+from timens_lab.discovery.watch import Watcher
+from timens_lab.recording.format import MAGIC, load, loads, read_meta
+from timens_lab.recording.replay import Replay, shipped
+from timens_lab.recording.tap import Recorder, restrict
 from timens_lab.source import HOST
-from timens_lab.trees import lineage_tree, owner_tree
 from timens_lab.views.synthetic import SyntheticSource
-from timens_lab.watch import Watcher
 
 from .fakeproc import FakeProc, build, remove, write
 
@@ -368,7 +368,7 @@ def test_an_unwritable_place_is_a_clear_error(tmp_path: Path) -> None:
 _KILLED_RECORDER = """
 import sys, time
 import numpy as np
-from timens_lab.recorder import Recorder
+from timens_lab.recording.tap import Recorder
 from timens_lab.source import HOST, RECORD_DTYPE, Channel, ChannelStats
 
 class Endless:

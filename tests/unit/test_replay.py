@@ -15,8 +15,8 @@ import pytest
 
 from timens_lab import errors
 from timens_lab.commands.replay import build_replay_report
-from timens_lab.recording import load
-from timens_lab.replay import Replay, open_source, recording_path, shipped
+from timens_lab.recording.format import load
+from timens_lab.recording.replay import Replay, open_source, recording_path, shipped
 from timens_lab.source import HOST, Source
 
 from .test_recording import make
@@ -148,7 +148,7 @@ def test_open_source_mode_argument(monkeypatch: pytest.MonkeyPatch, usable: bool
     off, and says a replay was asked for where it is not."""
     import dataclasses
 
-    from timens_lab import probe as probe_module
+    from timens_lab.probing import check as probe_module
 
     real = probe_module.probe()
     fake = dataclasses.replace(real, time_namespaces=usable,
@@ -169,7 +169,7 @@ def test_open_source_mode_argument(monkeypatch: pytest.MonkeyPatch, usable: bool
 def test_open_source_auto_follows_the_probe(monkeypatch: pytest.MonkeyPatch) -> None:
     import dataclasses
 
-    from timens_lab import probe as probe_module
+    from timens_lab.probing import check as probe_module
 
     fake = dataclasses.replace(probe_module.probe(), time_namespaces=False, mode="unavailable",
                                reason="EPERM from unshare", hint="ask your admin")

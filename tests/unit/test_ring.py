@@ -18,7 +18,7 @@ import pytest
 from timens_lab._timens import ffi, lib
 
 from timens_lab import kernel
-from timens_lab.ring import HEADER_DTYPE, Control, Ring, Status
+from timens_lab.clocks.ring import HEADER_DTYPE, Control, Ring, Status
 from timens_lab.source import RECORD_DTYPE
 
 FIELDS = RECORD_DTYPE.names[1:]
@@ -306,7 +306,7 @@ def test_sampler_argument_must_be_its_struct(arg: bytes) -> None:
     length is refused before a process starts (before: it read 32 bytes of whatever followed)."""
     import base64
 
-    from timens_lab._helper_ops import Ops
+    from timens_lab.engine._helper_ops import Ops
     from timens_lab.errors import InvalidArgumentError
 
     assert lib.tns_entry_arg_size(b"tns_sampler_main") == len(kernel.sampler_args(3, 1, 0)) == 32

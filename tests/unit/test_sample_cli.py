@@ -23,12 +23,12 @@ from timens_lab.source import HOST, MISSING, RECORD_DTYPE, SAMPLED_CLOCKS, Chann
 def test_bad_input_is_one_line_and_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str],
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """Bad options fail with `error:` and `hint:` lines, exit 2, before any Lab is created."""
-    import timens_lab.lab
+    import timens_lab.engine.lab
 
     def no_lab(*a: object, **k: object) -> None:
         raise AssertionError("a Lab was created for bad input")
 
-    monkeypatch.setattr(timens_lab.lab, "Lab", no_lab)
+    monkeypatch.setattr(timens_lab.engine.lab, "Lab", no_lab)
     try:
         code = cli.main(["sample", *argv])
     except SystemExit as exit_:  # argparse's own errors exit from inside

@@ -54,7 +54,7 @@ def test_rootless_is_the_default_without_cap_sys_admin(tmp_path: Path) -> None:
 
 def test_recordings_are_private(tmp_path: Path) -> None:
     """A recording is created 0600 whatever the umask."""
-    from timens_lab.recorder import RecordingWriter
+    from timens_lab.recording.tap import RecordingWriter
 
     old = os.umask(0o022)
     try:
@@ -69,7 +69,7 @@ def test_recordings_are_private(tmp_path: Path) -> None:
 
 def test_helper_refuses_unknown_c_entry_points() -> None:
     """Only tns_*_main entry points can be started; anything else is a typed refusal."""
-    from timens_lab._helper_ops import Ops
+    from timens_lab.engine._helper_ops import Ops
     from timens_lab.errors import SpawnError
 
     ops = Ops()

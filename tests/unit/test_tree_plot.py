@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 
 from matplotlib.backend_bases import MouseEvent
 
-from timens_lab.treemodel import Node, Tree
+from timens_lab.discovery.treemodel import Node, Tree
 from timens_lab.views.tree_plot import LiveTree, TreePlot, node_text, offset_label
 
 S = 10**9

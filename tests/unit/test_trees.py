@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from timens_lab import cli, kernel, trees
+from timens_lab import cli, kernel
 from timens_lab.commands import tree as tree_cmd
-from timens_lab.discovery import (
+from timens_lab.discovery import trees
+from timens_lab.discovery.scan import (
     INIT_TIME_INODE,
     INIT_USER_INODE,
     Discovery,

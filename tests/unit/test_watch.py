@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from timens_lab.watch import Event, Watcher
+from timens_lab.discovery.watch import Event, Watcher
 
 from .fakeproc import INIT_TIME, FakeProc, build, remove, write
 

@@ -6,10 +6,10 @@ import os
 import signal
 from collections.abc import Callable
 
-from ..child import Child
 from ..cli import report
+from ..engine.child import Child
+from ..engine.lab import Lab
 from ..errors import InvalidOffsetError, OffsetRangeError, SpawnError, TimensError
-from ..lab import Lab
 
 #: Our own failures, as timeout(1) and env(1) report theirs.
 EXIT_OWN_FAILURE = 125

@@ -43,7 +43,7 @@ def add_sampling(p: argparse.ArgumentParser, *, rate: float, duration: float, ve
 
 def join_existing(lab: object, args: argparse.Namespace) -> list[object]:
     """Join every ``--pid`` and ``--ns-file`` namespace (foreign.join), in that order."""
-    from ..foreign import join
+    from ..session.foreign import join
 
     out: list[object] = [join(lab, pid=pid, freeze=args.freeze) for pid in args.pid]  # type: ignore[arg-type]
     out += [join(lab, path=path, freeze=args.freeze, name=f"file{i}")  # type: ignore[arg-type]
@@ -54,7 +54,7 @@ def join_existing(lab: object, args: argparse.Namespace) -> list[object]:
 def check_existing(args: argparse.Namespace) -> None:
     """Look at every ``--pid``/``--ns-file`` before anything starts: a missing process or file
     is bad input (NoSuchNamespaceError), like a bad offset."""
-    from ..foreign import look
+    from ..session.foreign import look
 
     for pid in args.pid:
         look(pid=pid)
@@ -78,7 +78,7 @@ def rate_arg(text: str) -> float | None:
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"not a rate: {text!r} (Hz, e.g. 1000, or 'max')") from None
-    from ..sampler import MAX_RATE_HZ
+    from ..clocks.sampler import MAX_RATE_HZ
 
     if not 0 < rate <= MAX_RATE_HZ:
         raise argparse.ArgumentTypeError(f"rate must be in (0, {MAX_RATE_HZ:g}] Hz or 'max'")

@@ -56,7 +56,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 def notebook_copy() -> Path:
     """A fresh copy of the shipped demo notebook in the user's cache: the server and JupyterLab
     write next to the notebook they serve (checkpoints, autosave), never into site-packages."""
-    from ..demo import NOTEBOOK
+    from ..demo.app import NOTEBOOK
 
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     folder = cache / "timens-lab" / "demo"
@@ -107,7 +107,7 @@ def env_for(args: argparse.Namespace) -> dict[str, str]:
     """What the server (and so the demo's kernel) needs in its environment: the stage's theme
     (DemoApp reads THEME_ENV) and, for Voila, our template's folder on JUPYTER_PATH (Voila
     looks for templates in <each JUPYTER_PATH entry>/voila/templates)."""
-    from ..demo import NOTEBOOK, THEME_ENV
+    from ..demo.app import NOTEBOOK, THEME_ENV
 
     env = {THEME_ENV: "dark" if args.dark else "light"}
     if not args.jupyterlab:

@@ -11,7 +11,7 @@ import shutil
 import sys
 import textwrap
 
-from ..probe import Check, ProbeResult, probe
+from ..probing.check import Check, ProbeResult, probe
 
 DESCRIPTION = """\
 Check whether this machine can create time namespaces, as root and rootless, by trying both

@@ -25,7 +25,7 @@ plus the environment (probe verdict, kernel, host, date), the namespaces and the
 the namespace tree with its events (appeared, frozen, member_joined, member_left, vanished).
 Ctrl-C stops early and still leaves a complete file. The file appears only when the recording
 is complete (written as FILE.<random>.partial, renamed at the end); a killed recorder leaves the
-.partial, which `timens-lab replay --partial` reads. Format: timens_lab/recording.py.
+.partial, which `timens-lab replay --partial` reads. Format: timens_lab/recording/format.py.
 """
 
 
@@ -61,16 +61,16 @@ def run(args: argparse.Namespace) -> int:
 
         report(err)
         return EXIT_USAGE
-    from ..lab import Lab
-    from ..recorder import Recorder
-    from ..sampler import SamplerSet
+    from ..clocks.sampler import SamplerSet
+    from ..engine.lab import Lab
+    from ..recording.tap import Recorder
 
     interrupted = False
     kw: dict[str, Any] = {"rate": args.rate, "clocks": args.clocks}
     with Lab(rootless=args.rootless) as lab:
         watcher = None
         if args.tree:
-            from ..watch import Watcher
+            from ..discovery.watch import Watcher
 
             watcher = Watcher()
         source = SamplerSet.start(lab, [], **kw)
@@ -124,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
 def _setup(rec: Any, lab: Any, source: Any, namespaces: list[dict[str, Any]],
            kw: dict[str, Any]) -> None:
     """Create the namespaces one by one, recording each pending, then frozen by its sampler."""
-    from ..sampler import Sampler
+    from ..clocks.sampler import Sampler
 
     for spec in namespaces:
         offsets = (spec["monotonic"], spec["boottime"])
@@ -140,7 +140,7 @@ def _setup(rec: Any, lab: Any, source: Any, namespaces: list[dict[str, Any]],
 def _join(rec: Any, lab: Any, source: Any, args: argparse.Namespace,
           kw: dict[str, Any]) -> None:
     """Join each --pid/--ns-file namespace and start its sampler (foreign.join)."""
-    from ..sampler import Sampler
+    from ..clocks.sampler import Sampler
     from ._options import join_existing
 
     for ns in join_existing(lab, args):
@@ -162,7 +162,7 @@ def _check_writable(out: Path) -> None:
 
 def summary(path: Path) -> str:
     """One line about a finished recording (also printed by scripts/make_recordings.py)."""
-    from ..recording import load
+    from ..recording.format import load
 
     rec = load(path)
     n = sum(len(r) for r in rec.records.values())

@@ -43,7 +43,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..replay import Replay
+    from ..recording.replay import Replay
 
     if args.list:
         return _list(args.json)
@@ -136,8 +136,8 @@ def _header(info: dict[str, Any]) -> str:
 
 def _list(as_json: bool) -> int:
     from ..errors import RecordingError
-    from ..recording import read_meta
-    from ..replay import shipped
+    from ..recording.format import read_meta
+    from ..recording.replay import shipped
 
     rows = []
     for name, path in shipped().items():

@@ -15,7 +15,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from ..divergence import divergence, summary
+from ..clocks.divergence import divergence, summary
 from ..offsets import Offsets, format_duration
 from ..source import HOST, OFFSET_OF_CLOCK, RECORD_DTYPE, Channel
 from ._options import add_rootless, add_sampling
@@ -52,8 +52,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 def run(args: argparse.Namespace) -> int:
     specs = [Offsets.parse_spec(spec) for spec in args.ns]  # bad input fails before any process
+    from ..engine.lab import Lab
     from ..errors import NoSuchNamespaceError, PendingNamespaceError
-    from ..lab import Lab
     from ._options import check_existing, join_existing
 
     try:
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _sample(args: argparse.Namespace, lab: Any, namespaces: list[Any]) -> int:
-    from ..sampler import SamplerSet
+    from ..clocks.sampler import SamplerSet
 
     interrupted = False
     with SamplerSet.start(lab, namespaces, rate=args.rate, clocks=args.clocks) as source:

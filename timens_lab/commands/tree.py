@@ -36,7 +36,7 @@ of meaning bumps ``version``. Integers are inodes, ids, pids and nanoseconds::
 
 ``container`` (on namespaces, and on each member as ``members[].container``) says which
 container owns it, from files alone (runtime state directories, cgroup paths, the supervising
-process: timens_lab/containers.py), or null when nothing says::
+process: timens_lab/discovery/containers.py), or null when nothing says::
 
     CONTAINER = {"runtime": "crun" | "runc" | "containerd" | "docker" | "podman" | "cri-o"
                             | "lxc" | "systemd-nspawn",
@@ -65,14 +65,14 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from .. import trees
-from ..nsinfo import Discovery, NamespaceInfo
+from ..discovery import trees
+from ..discovery.nsinfo import Discovery, NamespaceInfo
+from ..discovery.treemodel import Node, Tree
+from ..discovery.trees import offsets_label
 from ..offsets import format_duration
-from ..treemodel import Node, Tree
-from ..trees import offsets_label
 
 if TYPE_CHECKING:
-    from ..watch import Event
+    from ..discovery.watch import Event
 
 JSON_VERSION = 1
 
@@ -135,7 +135,7 @@ def _interval(text: str) -> float:
 def run(args: argparse.Namespace) -> int:
     if args.watch:
         return _watch(args)
-    from ..discovery import discover
+    from ..discovery.scan import discover
 
     d = discover()
     out = sys.stdout
@@ -149,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _watch(args: argparse.Namespace) -> int:
-    from ..watch import Watcher
+    from ..discovery.watch import Watcher
 
     watcher = Watcher()
     out = sys.stdout

@@ -1,4 +1,4 @@
-/* Declarations for cffi: process creation for the helper (timens_lab/_helper.py).
+/* Declarations for cffi: process creation for the helper (timens_lab/engine/_helper.py).
  * Runs only in the single-threaded helper process, never in a Jupyter kernel. */
 struct tns_spawn {
     int userns_fd;          /* setns(CLONE_NEWUSER) first when >= 0 (rootless entry) */

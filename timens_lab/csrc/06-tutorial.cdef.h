@@ -1,4 +1,4 @@
-/* Declarations for cffi: the tutorial's kernel experiments (timens_lab/_tutorial_exp.py).
+/* Declarations for cffi: the tutorial's kernel experiments (timens_lab/tutorial/_exp.py).
  *
  * Each is an entry point for Lab.start_c_host / TimeNamespace.start_c: int fn(void *arg), where
  * arg is a NUL-terminated "key=value key=value" string. Results go to fd 3 (the first fd passed)

@@ -2,7 +2,7 @@
 
 Everything heavy (matplotlib, ipywidgets) is imported on first use of a name, so ``import
 timens_lab.views`` stays cheap and the CLI never pays for it. No view calls the kernel: plots read
-a :class:`~timens_lab.source.Source` (live or replayed) and :class:`~timens_lab.treemodel.Tree`s;
+a :class:`~timens_lab.source.Source` (live or replayed) and :class:`~timens_lab.discovery.treemodel.Tree`s;
 the panel drives the public ``Lab`` API.
 
 >>> from timens_lab.views import DivergencePlot, LiveView     # doctest: +SKIP

@@ -20,8 +20,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ..discovery.treemodel import Node, Tree
 from ..source import HOST, Source
-from ..treemodel import Node, Tree
 from ._figure import buffer_png, png_bytes
 from .divergence_plot import DivergencePlot
 from .live import LiveView, _is_widget
@@ -94,9 +94,9 @@ class Dashboard:
         Raises:
             SpawnError: the host sampler could not start.
         """
-        from .. import trees
-        from ..sampler import Sampler, SamplerSet
-        from ..watch import Watcher
+        from ..clocks.sampler import Sampler, SamplerSet
+        from ..discovery import trees
+        from ..discovery.watch import Watcher
 
         if tree not in ("lineage", "owner"):
             raise ValueError(f"tree must be 'lineage' or 'owner', not {tree!r}")

@@ -2,7 +2,7 @@
 
 No matplotlib here. A :class:`DivergenceFeed` drains a :class:`~timens_lab.source.Source`,
 turns namespace records into offsets against the host with
-:func:`timens_lab.divergence.divergence`, keeps a bounded history per (channel, clock) and
+:func:`timens_lab.clocks.divergence.divergence`, keeps a bounded history per (channel, clock) and
 reduces it to the plot's pixel columns (decimate.py), incrementally while the x limits hold.
 """
 
@@ -12,7 +12,7 @@ import dataclasses
 
 import numpy as np
 
-from ..divergence import divergence
+from ..clocks.divergence import divergence
 from ..source import HOST, MISSING, OFFSET_OF_CLOCK, RECORD_DTYPE, Channel, Source
 from .decimate import Envelope
 from .series import Series

@@ -5,7 +5,7 @@ symmetric-log axis so −5 s and +2 d fit together; ticks at the configured offs
 configured offset as a dashed reference line. Bottom row: the residual, measured − configured
 in nanoseconds, which is where the precision shows: per namespace the residual's mean per pixel
 column, over a grey error band that spans, per column, every namespace's min(residual − err) to
-max(residual + err) (``err`` is :func:`timens_lab.divergence.divergence`'s bound), so no sample
+max(residual + err) (``err`` is :func:`timens_lab.clocks.divergence.divergence`'s bound), so no sample
 and no uncertainty is hidden by the averaging. The selected namespace (shared with the tree and
 the panel) gets its own band in its colour and a thicker line. REALTIME is not offset by time
 namespaces (time_namespaces(7)); its reference is 0 and its lines lie flat on it. Lines are

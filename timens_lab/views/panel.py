@@ -37,14 +37,14 @@ Joiner = Callable[[Any, int], Any]
 
 
 def _default_joiner(lab: Any, pid: int) -> Any:
-    from ..foreign import join
+    from ..session.foreign import join
 
     return join(lab, pid=pid)
 
 
 def _default_member(inode: int) -> int | None:
     """The eldest visible member of a time namespace (a pid to join it through), or None."""
-    from ..discovery import discover
+    from ..discovery.scan import discover
 
     ns = discover().get(inode)
     return ns.members[0].pid if ns is not None and ns.members else None

@@ -3,7 +3,7 @@
 Records are generated the way a sampler would write them (RECORD_DTYPE sandwiches: ``rt0``,
 the clocks, ``rt1``), for a host channel and namespaces with configured offsets, on a shared
 REALTIME timeline. Each namespace clock is the host clock plus its offset, read at a random
-point inside its own sandwich, so :func:`timens_lab.divergence.divergence` must find the
+point inside its own sandwich, so :func:`timens_lab.clocks.divergence.divergence` must find the
 configured offset back within its stated error, and a view must plot exactly that.
 
 No kernel, no processes: the records come from a seeded generator and are handed out ``chunk``

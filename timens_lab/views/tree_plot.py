@@ -1,6 +1,6 @@
 """The namespace tree drawn with matplotlib: one LineCollection, one scatter, a few labels.
 
-Input is a :class:`~timens_lab.treemodel.Tree` (ownership or lineage, from discovery); nothing
+Input is a :class:`~timens_lab.discovery.treemodel.Tree` (ownership or lineage, from discovery); nothing
 here reads /proc. The tree grows to the right like ``lsns --tree``: depth on x, the tidy layout's
 leaf slots on y (layout.py), labels right of each node. Encoding:
 
@@ -34,7 +34,7 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.markers import MarkerStyle
 from matplotlib.text import Annotation
 
-from ..treemodel import Node, Tree
+from ..discovery.treemodel import Node, Tree
 from ._figure import close_figure, new_figure
 from .layout import tidy_layout
 from .tree_text import OFFSET_CMAP, OFFSET_NORM, is_pending, member_text, node_colour, node_text, offset_label

@@ -1,6 +1,6 @@
 """What the tree writes and paints for a node: its label text and its colour.
 
-Pure functions of a :class:`~timens_lab.treemodel.Node` (tree_plot.py draws them): offsets as
+Pure functions of a :class:`~timens_lab.discovery.treemodel.Node` (tree_plot.py draws them): offsets as
 ``+1h`` or ``+1h/+2d`` (monotonic/boottime), the state when it matters, members by pid and
 command or by command alone, and a fixed colour scale for offsets.
 """
@@ -11,8 +11,8 @@ from collections.abc import Mapping
 
 from matplotlib.colors import SymLogNorm, to_rgba
 
+from ..discovery.treemodel import Node
 from ..offsets import NSEC, format_duration
-from ..treemodel import Node
 
 #: Colour scale for offsets, in seconds: linear within ±1 s, then one colour step per decade up
 #: to a year either way, so "+1h" and "+2d" stay distinguishable. Fixed, so a namespace keeps its

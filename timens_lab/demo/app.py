@@ -1,0 +1,462 @@
+"""The conference demo: a full-screen stage with one-key scenarios that looks after itself.
+
+``timens-lab demo`` serves ``data/demo.ipynb`` with Voilà (code hidden, widgets only), which runs::
+
+    from timens_lab.demo import DemoApp
+    DemoApp().start()
+
+:class:`DemoApp` lays the stage out for a projector (1920×1080, usable at 1280×720; stage.py
+has the theme, the readouts and the keys): scenario buttons, a one-sentence caption saying what
+to notice, big ticking clocks per namespace beside the host's, then the live divergence plot
+(:class:`~timens_lab.views.DivergencePlot`, with the residual in ns) and the namespace tree,
+members named by command. Keys: 1–4 scenarios, PageDown/PageUp step (a clicker), 0 or r reset,
+space pause, t light/dark, f full screen.
+
+* **a day ahead** — one namespace, MONOTONIC and BOOTTIME +1 d, a ``sleep`` inside;
+* **a year behind** — asks for −1 y, gets the kernel's ERANGE (host clock + offset < 0), shown
+  large with timens-lab's explanation, and settles for as far behind as the kernel allows;
+* **nesting** — A (+1 h), B made inside A (inherits +1 h), C made inside A with monotonic +5 s:
+  absolute to the host, not to A;
+* **migration** — a workload on "machine A" (+5 d), checkpointed, restored CRIU-style in a
+  namespace whose offsets continue its clocks (notebook 06 step by step).
+
+Unattended it stays up: every action is fenced (an error is shown with its hint, never raised),
+a watchdog rebuilds the Lab and the dashboard when the helper, a sampler or the render loop dies,
+and a periodic rollover rebuilds the current scenario so plot histories never grow without bound
+(bench/bench_demo.py measures start-up time and memory over a long run). Where time namespaces are
+unavailable it loops a shipped recording instead, and says why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import dataclasses
+import gc
+import html
+import os
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from . import figures, stage
+from .scenarios import CAPTIONS, PRESETS, SCENARIOS
+
+#: The notebook Voilà serves (package data).
+NOTEBOOK = Path(__file__).resolve().parent.parent / "data" / "demo.ipynb"
+CLOCKS = ("monotonic", "boottime")
+#: The stage's theme when DemoApp is not given one (`timens-lab demo --dark` sets it).
+THEME_ENV = "TIMENS_LAB_DEMO_THEME"
+#: The page the stage is laid out for until the page says its size.
+STAGE = (1920, 0)
+_HINT = ("<kbd>1</kbd>–<kbd>4</kbd> scenario · <kbd>PgDn</kbd>/<kbd>PgUp</kbd> next/previous · "
+         "<kbd>0</kbd>/<kbd>r</kbd> reset · <kbd>space</kbd> pause · <kbd>t</kbd> light/dark · "
+         "<kbd>f</kbd> full screen")
+
+
+class DemoApp:
+    """The demo stage; ``start()`` it in a notebook (or Voilà) cell.
+
+    Args:
+        rate: samples per second per namespace.
+        fps: frames per second of the live views.
+        window_s: seconds of history the divergence plot shows.
+        rollover_s: rebuild the current scenario this often (keeps memory flat; None: never).
+        watchdog_s: how often the watchdog checks the helper, the samplers and the render loop.
+        theme: "light" or "dark" (the t key switches); default: $TIMENS_LAB_DEMO_THEME, else
+            light.
+        lab_factory: makes a Lab (tests inject failures through it).
+    """
+
+    def __init__(self, *, rate: float = 100.0, fps: float = 10.0, window_s: float = 60.0,
+                 rollover_s: float | None = 600.0, watchdog_s: float = 2.0,
+                 theme: str | None = None, lab_factory: Callable[[], Any] | None = None) -> None:
+        import ipywidgets as W
+
+        from ..probing.check import probe
+
+        theme = theme or os.environ.get(THEME_ENV) or "light"
+        if theme not in stage.THEMES:
+            raise ValueError(f"theme must be one of {stage.THEMES}, not {theme!r}")
+        self.rate, self.fps, self.window_s = rate, fps, window_s
+        self.rollover_s, self.watchdog_s, self.theme = rollover_s, watchdog_s, theme
+        self.lab_factory = lab_factory or _default_lab
+        result = probe()
+        self.live = result.time_namespaces
+        self.reason, self.hint = result.reason, result.hint
+        self.lab: Any = None
+        self.dash: Any = None
+        self.preset = PRESETS[0]
+        self.paused = False
+        self.built_at = 0.0
+        self.built_for: Any = None        # the figures.Fit the figures were made to
+        self.recoveries = 0
+        self.notes: list[str] = []
+        self.refused = ""                 # the kernel's reason, when a scenario was refused
+        #: host MONOTONIC at the last migration's checkpoint and restore (for tests and talks)
+        self.migration: dict[str, int] = {}
+        self.log: collections.deque[str] = collections.deque(maxlen=20)
+        self._task: asyncio.Task[None] | None = None
+        self._busy: asyncio.Task[None] | None = None
+        self._last_readout = 0.0
+        self.buttons = {name: W.Button(description=f"{i} · {name}")
+                        for i, name in enumerate(PRESETS, 1)}
+        self.reset = W.Button(description="0 · reset")
+        self.theme_button = W.Button(description="t · dark" if theme == "light" else "t · light")
+        for name, button in self.buttons.items():
+            button.on_click(lambda _b, name=name: self.choose(name))
+            button.disabled = not self.live
+            if not self.live:
+                button.tooltip = "needs time namespaces: this machine replays a recording"
+        self.reset.on_click(lambda _b: self.choose(self.preset))
+        self.theme_button.on_click(lambda _b: self.key("theme"))
+        from .widgets import Keys, Readouts
+
+        self.keys = Keys()
+        self.keys.on_key(self.key)
+        self.keys.observe(self._on_room, names="room")
+        self.caption = W.HTML()
+        self.caption.add_class("tl-caption")
+        self.status = W.HTML()
+        self.status.add_class("timens-status")
+        self.status.add_class("tl-notes")
+        self.readouts = Readouts()
+        self.area = W.Box()
+        self.area.add_class("tl-figures")
+        self.hint = W.HTML()
+        self.hint.add_class("tl-hint")
+        mode = result.mode if self.live else "replay"
+        banner = (f"live · {html.escape(mode)} · Linux {html.escape(result.kernel)}" if self.live
+                  else f"REPLAY · {html.escape(self.reason)} · {html.escape(self.hint)}")
+        title = W.HTML(f"<h1 class='tl-title' style='margin:0'>Linux time namespaces</h1>"
+                       f"<div class='tl-mode'>timens-lab · {banner}</div>")
+        buttons = W.HBox([*self.buttons.values(), self.reset, self.theme_button])
+        buttons.add_class("tl-buttons")
+        head = W.HBox([title, buttons, self.keys])
+        head.add_class("tl-head")
+        self.root = W.VBox([W.HTML(stage.css()), head, self.caption, self.status, self.readouts,
+                            self.area, self.hint])
+        for cls in ("timens-demo", "tl-stage", f"tl-{theme}"):
+            self.root.add_class(cls)
+        self._show_hint()
+
+    # --- lifecycle
+
+    def start(self) -> DemoApp:
+        """Display the stage, build the first scenario, start the watchdog (on the running
+        loop)."""
+        from IPython.display import display
+
+        stage.apply_theme(self.theme)
+        display(self.root)
+        self.choose(self.preset)
+        self._task = asyncio.get_running_loop().create_task(self._watch(), name="timens demo")
+        return self
+
+    def stop(self) -> None:
+        """Stop the watchdog, the views, the samplers and the Lab."""
+        for task in (self._task, self._busy):
+            if task is not None:
+                task.cancel()
+        self._teardown(close_lab=True)
+
+    def choose(self, name: str) -> None:
+        """Switch to scenario ``name`` (a button, a key): rebuild, then set it up."""
+        self.preset = name
+        self.paused = False
+        for other, button in self.buttons.items():
+            (button.add_class if other == name else button.remove_class)("tl-current")
+        self.caption.value = html.escape(CAPTIONS[name]) if self.live else html.escape(
+            "Replaying a recording: " + CAPTIONS[name])
+        self._show_hint()
+        if self._busy is not None and not self._busy.done():
+            self._busy.cancel()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (a plain script): run it to the end here
+            asyncio.run(self._apply(name))
+            return
+        self._busy = loop.create_task(self._apply(name), name=f"timens demo: {name}")
+
+    # --- presenter keys
+
+    def key(self, key: str) -> None:
+        """A presenter key: "1".."4", "next", "previous", "reset", "pause", "theme"."""
+        if key in ("1", "2", "3", "4"):
+            self.choose(PRESETS[int(key) - 1])
+        elif key in ("next", "previous"):
+            step = 1 if key == "next" else -1
+            self.choose(PRESETS[(PRESETS.index(self.preset) + step) % len(PRESETS)])
+        elif key == "reset":
+            self.choose(self.preset)
+        elif key == "pause":
+            self.toggle_pause()
+        elif key == "theme":
+            self.set_theme("dark" if self.theme == "light" else "light")
+
+    def toggle_pause(self) -> None:
+        """Freeze the picture (samplers paused, clocks held) or let it run again."""
+        with self._fenced("pause"):
+            source = getattr(self.dash, "source", None)
+            if self.live and source is not None and hasattr(source, "pause"):
+                source.resume() if self.paused else source.pause()
+            self.paused = not self.paused
+            self._show_hint()
+            self._readout(force=True)
+
+    def set_theme(self, theme: str) -> None:
+        """Light or dark: the page at once, the figures by rebuilding the scenario."""
+        if theme not in stage.THEMES or theme == self.theme:
+            return
+        self.root.remove_class(f"tl-{self.theme}")
+        self.theme = theme
+        self.root.add_class(f"tl-{theme}")
+        self.theme_button.description = "t · dark" if theme == "light" else "t · light"
+        stage.apply_theme(theme)
+        self.choose(self.preset)
+
+    def _on_room(self, change: dict[str, Any]) -> None:
+        """The page said how much room the figures have: refit them when it changed."""
+        if self._busy is None or self._busy.done():
+            self._refit()   # else the build in progress does, when it ends
+
+    def _refit(self) -> None:
+        room = tuple(self.keys.room)
+        todo = figures.refit(self.built_for, room)
+        if todo is None or self.dash is None:
+            return
+        if todo == "rebuild":
+            self.choose(self.preset)
+            return
+        with self._fenced("resize"):
+            fit = figures.fit(room)  # type: ignore[arg-type]
+            figures.resize(self.dash, fit)
+            self.built_for = fit
+
+    def _show_hint(self) -> None:
+        paused = " <span class='tl-paused'>paused: space to resume</span>" if self.paused else ""
+        self.hint.value = _HINT + paused
+
+    # --- scenarios
+
+    async def _apply(self, name: str) -> None:
+        self.notes, self.refused = [], ""
+        with self._fenced(name):
+            if self.built_for is None and self.keys.room == [0, 0]:
+                await self._await_room(2.0)
+            self._build()
+            if self.live:
+                await SCENARIOS[name](self)
+            self._words()
+            self._readout(force=True)
+        # The page may have changed the room while this ran (the words above take some).
+        asyncio.get_running_loop().call_later(0.5, self._refit_if_idle)
+
+    def _refit_if_idle(self) -> None:
+        if self._busy is None or self._busy.done():
+            self._refit()
+
+    async def _await_room(self, timeout: float) -> None:
+        """A page reports its size within a moment of showing the stage; a headless run never
+        does (the figures then fit STAGE)."""
+        deadline = time.monotonic() + timeout
+        while self.keys.room == [0, 0] and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+
+    # --- building and tearing down
+
+    def _build(self) -> None:
+        """A fresh dashboard (and Lab, if the last one died) for the current scenario, its
+        figures sized to the page."""
+        self._teardown(close_lab=False)
+        room = tuple(self.keys.room) if self.keys.room != [0, 0] else STAGE
+        fit = figures.fit(room)  # type: ignore[arg-type]
+        if self.live:
+            if self.lab is None or self.lab.closed:
+                self.lab = self.lab_factory()
+            from ..views import Dashboard
+
+            self.dash = Dashboard.for_lab(self.lab, rate=self.rate, fps=self.fps)
+        else:
+            self.dash = figures.ReplayDash(self.fps)
+        figures.dress(self.dash, fit, window_s=self.window_s, roles=self._roles,
+                      own=self._own if self.live else None)
+        self.dash.view.hooks.append(self._readout)
+        self.area.children = [figures.place(self.dash)]
+        self.dash.view.start(show=False)
+        self.built_at, self.built_for = time.monotonic(), fit
+
+    def _teardown(self, *, close_lab: bool) -> None:
+        dash, self.dash = self.dash, None
+        if dash is not None:
+            with contextlib.suppress(Exception):
+                dash.close()
+        # ipywidgets keeps every widget in a global registry until it is closed: without this,
+        # each rebuild (a scenario, a rollover, a recovery) would leak ~90 widgets and their PNGs.
+        from ..views._widgets import close_tree
+
+        for child in self.area.children:
+            close_tree(child)
+        self.area.children = []
+        if self.lab is not None:
+            with contextlib.suppress(Exception):
+                for ns in self.lab.namespaces:
+                    ns.close()
+            if close_lab:
+                with contextlib.suppress(Exception):
+                    self.lab.close()
+                self.lab = None
+        # A closed dashboard is a web of reference cycles (figure <-> canvas, widgets <-> comms)
+        # holding ~7 MB of Agg buffers, freed only by a full collection, which CPython runs
+        # rarely: up to four dead dashboards piled up, and the demo's RSS ratcheted from 123
+        # to 133 MB over four minutes of preset changes. Collecting here (~35 ms a rebuild)
+        # frees every earlier one (this one's render task holds it until its last frame): RSS
+        # stays at 105 MB from the first minute (bench/bench_demo.py).
+        gc.collect()
+
+    def sample(self, ns: Any) -> Any:
+        """A sampler in ``ns`` whose channel is labelled by the namespace's name alone: the
+        legend, the readouts and the captions say "a day ahead"; the tree adds the offsets."""
+        from ..clocks.sampler import Sampler
+
+        sampler = Sampler.for_namespace(ns, rate=self.rate, clocks=CLOCKS)
+        sampler.channel = dataclasses.replace(sampler.channel, label=str(ns.name))
+        return self.dash.source.add(sampler.start())
+
+    def spawn(self, ns: Any, argv: list[str]) -> None:
+        """A member for the tree to show by its command (dies with its namespace)."""
+        from ..engine.lab import DEVNULL
+
+        ns.spawn(argv, stdin=DEVNULL, stdout=DEVNULL, stderr=DEVNULL)
+
+    def _roles(self) -> dict[int, str]:
+        """pid → what it is to the demo, for the tree: samplers and namespace holders."""
+        roles: dict[int, str] = {}
+        if self.lab is None or self.dash is None:
+            return roles
+        with contextlib.suppress(Exception):
+            for ns in self.lab.namespaces:
+                roles[ns.holder_pid] = "holder"
+        source = getattr(self.dash, "source", None)
+        for sampler in [getattr(source, "host", None), *getattr(source, "samplers", {}).values()]:
+            child = getattr(sampler, "child", None)
+            if child is not None:
+                roles[child.pid] = "sampler"
+        return roles
+
+    def _own(self) -> tuple[set[str], str | None]:
+        """The tree keys of this scenario's namespaces, and of the host's (for the tree; called
+        from the tree's worker thread, so it only reads)."""
+        lab, dash = self.lab, self.dash
+        own = {f"time:{ns.inode}" for ns in list(getattr(lab, "namespaces", []))}
+        host = getattr(getattr(getattr(dash, "source", None), "host", None), "channel", None)
+        inode = getattr(host, "ns_inode", None)
+        return own, None if inode is None else f"time:{inode}"
+
+    def _readout(self, *, force: bool = False) -> None:
+        """Once a second (a render-loop hook): anchor the readouts to the clocks now."""
+        now = time.monotonic()
+        if self.dash is None or not (force or now - self._last_readout >= 1.0):
+            return
+        if self.paused and not force:
+            return
+        self._last_readout = now
+        feed = getattr(self.dash.plot, "feed", None)
+        if feed is None:
+            return
+        names = {cid: feed.channels[cid].id for cid in feed.order}
+        self.readouts.data = stage.readout_data(
+            feed, stage.host_clocks_ns(), names=names, paused=self.paused, built=self.built_at,
+            note="" if self.live else "recorded: the clocks are the recording's, anchored now")
+
+    # --- the watchdog
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.watchdog_s)
+            if self._busy is not None and not self._busy.done():
+                continue
+            problem = self.health()
+            if problem is not None:
+                self.recoveries += 1
+                self.note(f"recovering (#{self.recoveries}) from: {html.escape(problem)}")
+                if self.lab is not None and problem.startswith("helper"):
+                    with contextlib.suppress(Exception):
+                        self.lab.close()
+                    self.lab = None
+                self.choose(self.preset)
+            elif (self.rollover_s and not self.paused
+                  and time.monotonic() - self.built_at > self.rollover_s):
+                self.choose(self.preset)
+
+    def health(self) -> str | None:
+        """None when everything runs; else what is wrong, in a few words."""
+        dash = self.dash
+        if dash is None:
+            return "no dashboard"
+        if dash.view.error is not None:
+            return f"render loop: {_where(dash.view.error)}"
+        if not dash.view.running:
+            return "render loop ended"
+        if not self.live:
+            return None
+        if self.lab is None or self.lab.closed:
+            return "helper: the Lab is closed"
+        try:
+            if dash.source.host.child is not None and dash.source.host.child.poll() is not None:
+                return "host sampler exited"
+        except Exception as err:
+            return f"helper: {err}"
+        return None
+
+    # --- words on screen
+
+    @contextlib.contextmanager
+    def _fenced(self, what: str) -> Any:
+        try:
+            yield
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:
+            hint = getattr(err, "hint", "")
+            self._say(f"<span class='tl-error'>{html.escape(what)}: error: "
+                      f"{html.escape(str(err))}</span>"
+                      + (f"<br><i>hint: {html.escape(hint)}</i>" if hint else ""))
+            self.log.append(f"{what}: {err}")
+
+    def _words(self) -> None:
+        """The scenario's status: the kernel's refusal (large) and its last two steps."""
+        refused = f"<div class='tl-refused'>{self.refused}</div>" if self.refused else ""
+        if not self.live:
+            self._say(refused + "presets need time namespaces: this machine replays a "
+                      "recording")
+            return
+        self._say(refused + " · ".join(self.notes[-2:]))
+
+    def _say(self, text: str) -> None:
+        self.status.value = text
+
+    def note(self, text: str) -> None:
+        """A step of the current scenario, shown under its caption (the last two stay)."""
+        self.log.append(text)
+        self.notes.append(text)
+        if self.live and self.lab is not None:
+            self._words()
+        else:
+            self._say(" · ".join(self.notes[-2:]))
+
+
+def _where(err: BaseException) -> str:
+    """The error and the line that raised it, for the stage log (a recovery should say what)."""
+    tb = traceback.extract_tb(err.__traceback__)
+    at = f" (at {os.path.basename(tb[-1].filename)}:{tb[-1].lineno} in {tb[-1].name})" if tb else ""
+    return f"{type(err).__name__}: {err}{at}"
+
+
+def _default_lab() -> Any:
+    from ..engine.lab import Lab
+
+    return Lab()
