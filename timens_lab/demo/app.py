@@ -6,20 +6,13 @@
     DemoApp().start()
 
 :class:`DemoApp` lays the stage out for a projector (1920×1080, usable at 1280×720; stage.py
-has the theme, the readouts and the keys): scenario buttons, a one-sentence caption saying what
+and widgets.py: theme, readouts, keys; figures.py: the figures' size and type): scenario buttons, a one-sentence caption saying what
 to notice, big ticking clocks per namespace beside the host's, then the live divergence plot
 (:class:`~timens_lab.views.DivergencePlot`, with the residual in ns) and the namespace tree,
 members named by command. Keys: 1–4 scenarios, PageDown/PageUp step (a clicker), 0 or r reset,
 space pause, t light/dark, f full screen.
 
-* **a day ahead** — one namespace, MONOTONIC and BOOTTIME +1 d, a ``sleep`` inside;
-* **a year behind** — asks for −1 y, gets the kernel's ERANGE (host clock + offset < 0), shown
-  large with timens-lab's explanation, and settles for as far behind as the kernel allows;
-* **nesting** — A (+1 h), B made inside A (inherits +1 h), C made inside A with monotonic +5 s:
-  absolute to the host, not to A;
-* **migration** — a workload on "machine A" (+5 d), checkpointed, restored CRIU-style in a
-  namespace whose offsets continue its clocks (notebook 06 step by step).
-
+The four scenarios (a day ahead, a year behind, nesting, migration) are in scenarios.py.
 Unattended it stays up: every action is fenced (an error is shown with its hint, never raised),
 a watchdog rebuilds the Lab and the dashboard when the helper, a sampler or the render loop dies,
 and a periodic rollover rebuilds the current scenario so plot histories never grow without bound
@@ -77,6 +70,7 @@ class DemoApp:
         import ipywidgets as W
 
         from ..probing.check import probe
+        from .widgets import Keys, Readouts
 
         theme = theme or os.environ.get(THEME_ENV) or "light"
         if theme not in stage.THEMES:
@@ -113,8 +107,6 @@ class DemoApp:
                 button.tooltip = "needs time namespaces: this machine replays a recording"
         self.reset.on_click(lambda _b: self.choose(self.preset))
         self.theme_button.on_click(lambda _b: self.key("theme"))
-        from .widgets import Keys, Readouts
-
         self.keys = Keys()
         self.keys.on_key(self.key)
         self.keys.observe(self._on_room, names="room")
@@ -311,10 +303,8 @@ class DemoApp:
                 self.lab = None
         # A closed dashboard is a web of reference cycles (figure <-> canvas, widgets <-> comms)
         # holding ~7 MB of Agg buffers, freed only by a full collection, which CPython runs
-        # rarely: up to four dead dashboards piled up, and the demo's RSS ratcheted from 123
-        # to 133 MB over four minutes of preset changes. Collecting here (~35 ms a rebuild)
-        # frees every earlier one (this one's render task holds it until its last frame): RSS
-        # stays at 105 MB from the first minute (bench/bench_demo.py).
+        # rarely (RSS ratcheted from 123 to 133 MB in four minutes of preset changes).
+        # Collecting here (~35 ms a rebuild) keeps it flat (bench/bench_demo.py).
         gc.collect()
 
     def sample(self, ns: Any) -> Any:
