@@ -212,6 +212,18 @@ def _stage_problems(nb: NotebookPage, *, fold: bool = True) -> list[str]:
             nb.page.wait_for_function(
                 "() => document.querySelector('.tl-hint').getBoundingClientRect().bottom"
                 " <= window.innerHeight", timeout=30_000)
+    # Figures the same size for 2 s (a refit clears a canvas until its next frame), then
+    # painted since.
+    sizes = "() => JSON.stringify([...document.querySelectorAll('.tl-figures canvas')]" \
+            ".map((c) => [c.width, c.height]))"
+    last, steady = nb.page.evaluate(sizes), 0
+    for _ in range(30):
+        nb.page.wait_for_timeout(500)
+        now = nb.page.evaluate(sizes)
+        steady = steady + 1 if now == last else 0
+        last = now
+        if steady >= 4:
+            break
     before = nb.paints(SCOPE)
     nb.page.wait_for_function(
         "([sel, before]) => [...document.querySelectorAll(sel)].every("

@@ -66,7 +66,9 @@ function render({ model, el: root }) {
     root.replaceChildren();
     cells = [];
     const grid = el("div", "tl-r-grid");
-    grid.style.gridTemplateColumns = `max-content repeat(${Math.max(columns.length, 1)}, minmax(0, 1fr))`;
+    const n = Math.max(columns.length, 1);
+    grid.style.gridTemplateColumns = `max-content repeat(${n}, minmax(0, 1fr))`;
+    grid.style.setProperty("--tl-cols", String(n));   // the digits' size follows (stage.css)
     grid.appendChild(el("div", "tl-r-corner", ""));
     for (const col of columns) {
       const head = el("div", `tl-r-head tl-r-${col.kind}`);

@@ -118,8 +118,8 @@ class DemoApp:
         self.readouts = Readouts()
         self.area = W.Box()
         self.area.add_class("tl-figures")
-        self.hint = W.HTML()
-        self.hint.add_class("tl-hint")
+        self.keyhint = W.HTML()
+        self.keyhint.add_class("tl-hint")
         mode = result.mode if self.live else "replay"
         banner = (f"live · {html.escape(mode)} · Linux {html.escape(result.kernel)}" if self.live
                   else f"REPLAY · {html.escape(self.reason)} · {html.escape(self.hint)}")
@@ -130,7 +130,7 @@ class DemoApp:
         head = W.HBox([title, buttons, self.keys])
         head.add_class("tl-head")
         self.root = W.VBox([W.HTML(stage.css()), head, self.caption, self.status, self.readouts,
-                            self.area, self.hint])
+                            self.area, self.keyhint])
         for cls in ("timens-demo", "tl-stage", f"tl-{theme}"):
             self.root.add_class(cls)
         self._show_hint()
@@ -230,7 +230,7 @@ class DemoApp:
 
     def _show_hint(self) -> None:
         paused = " <span class='tl-paused'>paused: space to resume</span>" if self.paused else ""
-        self.hint.value = _HINT + paused
+        self.keyhint.value = _HINT + paused
 
     # --- scenarios
 
