@@ -7,9 +7,9 @@
 
 :class:`DemoApp` lays the stage out for a projector (1920×1080, usable at 1280×720; stage.py
 and widgets.py: theme, readouts, keys; figures.py: the figures' size and type): scenario
-buttons, a one-sentence caption saying what to notice, big ticking clocks per namespace beside the host's, then the live divergence plot
-(:class:`~timens_lab.views.DivergencePlot`, with the residual in ns) and the namespace tree,
-members named by command. Keys: 1–4 scenarios, PageDown/PageUp step (a clicker), 0 or r reset,
+buttons, a one-sentence caption saying what to notice, big ticking clocks per namespace beside
+the host's, then the live divergence plot (:class:`~timens_lab.views.DivergencePlot`, with the
+residual in ns) and the namespace tree, members named by command. Keys: 1–4 scenarios, PageDown/PageUp step (a clicker), 0 or r reset,
 space pause, t light/dark, f full screen.
 
 The four scenarios (a day ahead, a year behind, nesting, migration) are in scenarios.py.
