@@ -9,8 +9,8 @@
 and widgets.py: theme, readouts, keys; figures.py: the figures' size and type): scenario
 buttons, a one-sentence caption saying what to notice, big ticking clocks per namespace beside
 the host's, then the live divergence plot (:class:`~timens_lab.views.DivergencePlot`, with the
-residual in ns) and the namespace tree, members named by command. Keys: 1–4 scenarios, PageDown/PageUp step (a clicker), 0 or r reset,
-space pause, t light/dark, f full screen.
+residual in ns) and the namespace tree, members named by command. Keys: 1–4 scenarios,
+PageDown/PageUp step (a clicker), 0 or r reset, space pause, t light/dark, f full screen.
 
 The four scenarios (a day ahead, a year behind, nesting, migration) are in scenarios.py.
 Unattended it stays up: every action is fenced (an error is shown with its hint, never raised),
