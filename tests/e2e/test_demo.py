@@ -258,24 +258,24 @@ def test_stage_scenarios_keys_and_legibility(stage: NotebookPage, artifacts: Pat
 
     # space: pause (the clocks stop ticking), space again: resume.
     page.keyboard.press(" ")
-    page.locator(".tl-paused").wait_for(timeout=30_000)
+    page.locator(".tl-paused").wait_for(timeout=90_000)
     held = page.locator(".tl-r-value").nth(1).inner_text()
     page.wait_for_timeout(1500)
     assert page.locator(".tl-r-value").nth(1).inner_text() == held, "paused, yet ticking"
     page.keyboard.press(" ")
-    page.locator(".tl-paused").wait_for(state="detached", timeout=30_000)
+    page.locator(".tl-paused").wait_for(state="detached", timeout=90_000)
     page.wait_for_timeout(1500)
     assert page.locator(".tl-r-value").nth(1).inner_text() != held, "resumed, yet frozen"
 
     # t: dark, and as legible; t again: light.
     page.keyboard.press("t")
-    page.locator(".tl-stage.tl-dark").wait_for(timeout=30_000)
+    page.locator(".tl-stage.tl-dark").wait_for(timeout=90_000)
     _wait_columns(nb, COLUMNS["1"])
     problems = _stage_problems(nb)
     page.screenshot(path=str(artifacts / "stage-1-a-day-ahead-dark.png"))
     assert problems == [], f"dark: {problems}"
     page.keyboard.press("t")
-    page.locator(".tl-stage.tl-light").wait_for(timeout=30_000)
+    page.locator(".tl-stage.tl-light").wait_for(timeout=90_000)
 
     # A clicker: PageDown from the last scenario wraps to the first, PageUp goes back.
     _press(nb, "4", COLUMNS["4"])

@@ -105,14 +105,19 @@ def dress(dash: Any, fit: Fit, *, window_s: float,
     if hasattr(plot, "ax_resid"):
         plot.ax_offset[0].set_ylabel("offset\nvs host", fontsize=8)
         plot.ax_resid[0].set_ylabel("measured −\nconfigured (ns)", fontsize=8)
-    last = {"roles": 0.0, "redraws": -1}
+    last: dict[str, Any] = {"roles": 0.0, "redraws": -1, "labels": None}
 
     def each_frame() -> None:
-        # After a full redraw (new limits, ticks or channels), labels may have grown.
+        # After a full redraw (new limits, ticks or channels) labels may have grown; measuring
+        # costs half a full draw, so only when the tick labels or the legend changed.
         if plot.full_redraws != last["redraws"]:
-            if fit_margins(plot.fig) or lift_over_title(plot.status):
-                _fit_plot(plot)
             last["redraws"] = plot.full_redraws
+            labels = _label_texts(plot.fig)
+            if labels != last["labels"]:
+                last["labels"] = labels
+                if fit_margins(plot.fig) or lift_over_title(plot.status):
+                    _fit_plot(plot)
+                last["redraws"] = plot.full_redraws
         now = time.monotonic()
         if roles is not None and now - last["roles"] >= 1.0:
             last["roles"] = now
@@ -159,6 +164,15 @@ def _only(provider: Callable[[], Any], own: Callable[[], tuple[set[str], str | N
         return stage_tree(provider(), *own())
 
     return scenario_tree
+
+
+def _label_texts(fig: Any) -> tuple[Any, ...]:
+    """Every tick label's and legend entry's text: what decides the margins (no layout)."""
+    out: list[Any] = []
+    for ax in fig.axes:
+        out += [t.get_text() for t in ax.get_xticklabels() + ax.get_yticklabels()]
+    out += [t.get_text() for legend in fig.legends for t in legend.get_texts()]
+    return tuple(out)
 
 
 def _gridspecs(fig: Any) -> dict[int, Any]:
