@@ -234,6 +234,7 @@ def _stage_problems(nb: NotebookPage, *, fold: bool = True) -> list[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)   # four scenarios, two themes, two sizes: minutes on a busy machine
 def test_stage_scenarios_keys_and_legibility(stage: NotebookPage, artifacts: Path,
                                              report: Callable[[str], None]) -> None:
     """Keys 1–4 each bring their scenario; at 1920×1080 all text is ≥ 16 px, on screen and
