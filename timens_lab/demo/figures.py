@@ -119,6 +119,14 @@ def dress(dash: Any, fit: Fit, *, window_s: float,
                     _fit_plot(plot)
                 last["redraws"] = plot.full_redraws
         now = time.monotonic()
+        # A resize clears the browser's canvas; the plot sends frames all the time, the tree
+        # only when it changes, so it is drawn again for a few seconds after one.
+        size = tuple(tree.fig.get_size_inches())
+        if size != last.get("tree_size"):
+            last["tree_size"], last["redraw_until"] = size, now + 4.0
+        if now < last.get("redraw_until", 0.0) and now - last.get("redrawn", 0.0) >= 1.0:
+            last["redrawn"] = now
+            tree.fig.canvas.draw_idle()
         if roles is not None and now - last["roles"] >= 1.0:
             last["roles"] = now
             tree.set_roles(roles())
