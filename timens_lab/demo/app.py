@@ -293,6 +293,9 @@ class DemoApp:
         for child in self.area.children:
             close_tree(child)
         self.area.children = []
+        panel = getattr(dash, "panel", None)   # made by the dashboard, not on the stage
+        if panel is not None:
+            close_tree(panel.widget)
         if self.lab is not None:
             with contextlib.suppress(Exception):
                 for ns in self.lab.namespaces:
