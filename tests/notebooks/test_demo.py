@@ -73,9 +73,9 @@ def test_every_scenario_one_click(need_timens: str) -> None:
         steps += [click(name), record(name)]
     _drive(app, [record("a day ahead"), *steps])
     assert seen["a day ahead"] == ["a day ahead"]
-    assert seen["a year behind"][0].startswith("as far behind as allowed")
-    assert seen["nesting"] == ["A +1h", "B in A (inherits)", "C in A: monotonic 5 s = host + 5 s"]
-    assert seen["migration"] == ["machine A (+5 d)", "machine B (restored)"]
+    assert seen["a year behind"] == ["max behind"]
+    assert seen["nesting"] == ["A", "B in A", "C in A"]
+    assert seen["migration"] == ["machine A", "machine B"]
     assert app.recoveries == 0
     assert app.lab is None  # stop() closed it
 
@@ -90,8 +90,8 @@ def test_migration_keeps_monotonic_going(need_timens: str) -> None:
 
     def check(a: Any) -> None:
         ns = {n.name: n for n in a.lab.namespaces}
-        got["a"] = ns["machine A (+5 d)"].offsets.monotonic_ns
-        got["b"] = ns["machine B (restored)"].offsets.monotonic_ns
+        got["a"] = ns["machine A"].offsets.monotonic_ns
+        got["b"] = ns["machine B"].offsets.monotonic_ns
 
     _drive(app, [lambda a: a.choose("migration"), check], wait=40)
     hidden = (got["a"] - got["b"]) / 1e9
@@ -139,6 +139,37 @@ def test_replay_where_the_kernel_says_no(monkeypatch: pytest.MonkeyPatch) -> Non
         assert a.dash.source.mode == "replay"
 
     _drive(app, [healthy])
+
+
+@pytest.mark.slow
+def test_presenter_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What each key does, sent as the page sends it (a comm message to the Keys widget):
+    1–4 choose, next/previous step and wrap, reset rebuilds, pause holds the picture and says
+    so, theme switches the page and the figures."""
+    import matplotlib as mpl
+
+    from timens_lab.demo import DemoApp
+
+    monkeypatch.setenv("TIMENS_LAB_MODE", "replay")   # no namespaces needed for the keys
+    app = DemoApp(rollover_s=None, watchdog_s=0.5, theme="light")
+    seen: list[Any] = []
+
+    def press(key: str) -> Any:
+        def step(a: Any) -> None:
+            a.keys._on_msg(a.keys, {"key": key}, [])
+            seen.append((key, a.preset, a.paused, a.theme, a.built_at))
+        return step
+
+    _drive(app, [press(k) for k in ("3", "next", "next", "previous", "reset", "pause",
+                                    "pause", "theme")])
+    presets = [p for _, p, *_ in seen]
+    assert presets == ["nesting", "migration", "a day ahead", "migration", "migration",
+                       "migration", "migration", "migration"]
+    assert seen[4][4] > seen[3][4]                        # reset: built again
+    assert [p for _, _, p, *_ in seen][5:7] == [True, False]
+    assert seen[-1][3] == "dark" and "tl-dark" in app.root._dom_classes
+    assert mpl.colors.to_hex(mpl.rcParams["figure.facecolor"]) == "#000000"
+    mpl.rcdefaults()
 
 
 def _unauthenticated_gets_no_app(port: int) -> bool:

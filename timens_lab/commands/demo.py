@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -12,21 +13,26 @@ from ..errors import TimensError
 from . import _serve
 
 DESCRIPTION = """\
-Serve the demo dashboard (Voila: widgets only, no code) with one-click scenarios: a day ahead,
-a year behind, nesting, migration. It rebuilds itself after any error and replays a recording
-where time namespaces are unavailable. It listens on 127.0.0.1 only, and the URL it prints
-carries a fresh token: the dashboard runs commands as you (as root, if you are root), so it is
-never served open."""
+Serve the demo stage (Voila: widgets only, no code) for a projector, with one-key scenarios:
+a day ahead, a year behind, nesting, migration (keys 1-4, PageDown/PageUp, 0/r reset, space
+pause, t light/dark, f full screen). Nothing is loaded from outside the machine. It rebuilds
+itself after any error and replays a recording where time namespaces are unavailable. It
+listens on 127.0.0.1 only, and the URL it prints carries a fresh token: the dashboard runs
+commands as you (as root, if you are root), so it is never served open."""
 
 EPILOG = """\
 examples:
   timens-lab demo                     # prints its URL, with the token
-  timens-lab demo --dark --port 9000  # dark theme for a projector
+  timens-lab demo --dark --port 9000  # start in the dark theme (t switches on stage)
   timens-lab demo --jupyterlab        # in JupyterLab instead: Run All
 
 The notebook served is a fresh copy in $XDG_CACHE_HOME/timens-lab/demo (~/.cache/...).
 JUPYTER_TOKEN chooses the token (it is never put on a command line).
 """
+
+
+#: Our Voila template (timens_lab/data/voila/templates/): the lab one, offline.
+TEMPLATE = "timens-stage"
 
 
 class _NoVoila(TimensError):
@@ -50,8 +56,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 def notebook_copy() -> Path:
     """A fresh copy of the shipped demo notebook in the user's cache: the server and JupyterLab
     write next to the notebook they serve (checkpoints, autosave), never into site-packages."""
-    import os
-
     from ..demo.app import NOTEBOOK
 
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
@@ -89,13 +93,28 @@ def argv_for(args: argparse.Namespace, notebook: Path) -> list[str]:
     else:
         # --token: Voilà asks for a token and takes it from JUPYTER_TOKEN_FILE (voila/app.py,
         # auto_token); tracebacks stay in the server's log, never in the page.
+        # --template: Voila's lab template without its CDN links (data/voila/templates).
         argv = [sys.executable, "-m", "voila", str(notebook), f"--port={args.port}",
-                f"--Voila.ip={_serve.loopback(args.ip)}",
+                f"--Voila.ip={_serve.loopback(args.ip)}", f"--template={TEMPLATE}",
                 f"--theme={'dark' if args.dark else 'light'}", "--strip_sources=True",
                 "--VoilaConfiguration.show_tracebacks=False", "--token"]
         if not args.browser:
             argv.append("--no-browser")
     return argv
+
+
+def env_for(args: argparse.Namespace) -> dict[str, str]:
+    """What the server (and so the demo's kernel) needs in its environment: the stage's theme
+    (DemoApp reads THEME_ENV) and, for Voila, our template's folder on JUPYTER_PATH (Voila
+    looks for templates in <each JUPYTER_PATH entry>/voila/templates)."""
+    from ..demo.app import NOTEBOOK, THEME_ENV
+
+    env = {THEME_ENV: "dark" if args.dark else "light"}
+    if not args.jupyterlab:
+        data = str(NOTEBOOK.parent)
+        rest = os.environ.get("JUPYTER_PATH")
+        env["JUPYTER_PATH"] = data + (os.pathsep + rest if rest else "")
+    return env
 
 
 def url_for(args: argparse.Namespace, token: str, notebook: Path) -> str:
@@ -113,5 +132,6 @@ def run(args: argparse.Namespace) -> int:
     _serve.loopback(args.ip)
     notebook = notebook_copy()
     argv = argv_for(args, notebook)
+    os.environ.update(env_for(args))   # exec'd with the server (_serve.server_env)
     token, path = _serve.token_file()
     _serve.start(argv, path, f"timens-lab demo: {url_for(args, token, notebook)}  (Ctrl-C to stop)")

@@ -1,21 +1,18 @@
-"""The conference demo: a full-screen dashboard with one-click scenarios that looks after itself.
+"""The conference demo: a full-screen stage with one-key scenarios that looks after itself.
 
 ``timens-lab demo`` serves ``data/demo.ipynb`` with Voilà (code hidden, widgets only), which runs::
 
-    from timens_lab.demo.app import DemoApp
+    from timens_lab.demo import DemoApp
     DemoApp().start()
 
-:class:`DemoApp` shows the control panel, the live namespace tree and the live divergence plot
-(:class:`~timens_lab.views.Dashboard`) in large type, under a row of scenario buttons:
+:class:`DemoApp` lays the stage out for a projector (1920×1080, usable at 1280×720; stage.py
+and widgets.py: theme, readouts, keys; figures.py: the figures' size and type): scenario
+buttons, a one-sentence caption saying what to notice, big ticking clocks per namespace beside
+the host's, then the live divergence plot (:class:`~timens_lab.views.DivergencePlot`, with the
+residual in ns) and the namespace tree, members named by command. Keys: 1–4 scenarios,
+PageDown/PageUp step (a clicker), 0 or r reset, space pause, t light/dark, f full screen.
 
-* **a day ahead** — one namespace, MONOTONIC and BOOTTIME +1 d;
-* **a year behind** — asks for −1 y, gets the kernel's ERANGE (host clock + offset < 0) with
-  timens-lab's explanation on screen, and settles for as far behind as the kernel allows;
-* **nesting** — A (+1 h), B made inside A (inherits +1 h), C made inside A with monotonic +5 s:
-  absolute to the host, not to A;
-* **migration** — a workload on "machine A" (+5 d), checkpointed, restored CRIU-style in a
-  namespace whose offsets continue its clocks (notebook 06 step by step).
-
+The four scenarios (a day ahead, a year behind, nesting, migration) are in scenarios.py.
 Unattended it stays up: every action is fenced (an error is shown with its hint, never raised),
 a watchdog rebuilds the Lab and the dashboard when the helper, a sampler or the render loop dies,
 and a periodic rollover rebuilds the current scenario so plot histories never grow without bound
@@ -28,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import gc
 import html
 import os
@@ -37,22 +35,23 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from . import figures, stage
+from .scenarios import CAPTIONS, PRESETS, SCENARIOS
+
 #: The notebook Voilà serves (package data).
-NOTEBOOK = Path(__file__).resolve().parents[1] / "data" / "demo.ipynb"
-PRESETS = ("a day ahead", "a year behind", "nesting", "migration")
+NOTEBOOK = Path(__file__).resolve().parent.parent / "data" / "demo.ipynb"
 CLOCKS = ("monotonic", "boottime")
-_STYLE = """<style>
-.timens-demo-head, .timens-demo-head .widget-html-content, .timens-demo-head button
-  {font-size: %(px)dpx !important; line-height: 1.35 !important;}
-.timens-demo-head .jupyter-button {height: auto !important; padding: 6px 18px !important;}
-.timens-demo-head h1 {font-size: %(h1)dpx; margin: 2px 0 6px 0;}
-.timens-demo-head .timens-status {min-height: 2.8em;}
-.timens-demo .p-Accordion, .timens-demo .lm-Accordion {font-size: 14px;}
-</style>"""
+#: The stage's theme when DemoApp is not given one (`timens-lab demo --dark` sets it).
+THEME_ENV = "TIMENS_LAB_DEMO_THEME"
+#: The page the stage is laid out for until the page says its size.
+STAGE = (1920, 0)
+_HINT = ("<kbd>1</kbd>–<kbd>4</kbd> scenario · <kbd>PgDn</kbd>/<kbd>PgUp</kbd> next/previous · "
+         "<kbd>0</kbd>/<kbd>r</kbd> reset · <kbd>space</kbd> pause · <kbd>t</kbd> light/dark · "
+         "<kbd>f</kbd> full screen")
 
 
 class DemoApp:
-    """The demo dashboard; ``start()`` it in a notebook (or Voilà) cell.
+    """The demo stage; ``start()`` it in a notebook (or Voilà) cell.
 
     Args:
         rate: samples per second per namespace.
@@ -60,20 +59,24 @@ class DemoApp:
         window_s: seconds of history the divergence plot shows.
         rollover_s: rebuild the current scenario this often (keeps memory flat; None: never).
         watchdog_s: how often the watchdog checks the helper, the samplers and the render loop.
-        font_px: base font size of the controls.
-        dpi: figure resolution (the figures scale with it: large type on a projector).
+        theme: "light" or "dark" (the t key switches); default: $TIMENS_LAB_DEMO_THEME, else
+            light.
         lab_factory: makes a Lab (tests inject failures through it).
     """
 
     def __init__(self, *, rate: float = 100.0, fps: float = 10.0, window_s: float = 60.0,
-                 rollover_s: float | None = 600.0, watchdog_s: float = 2.0, font_px: int = 20,
-                 dpi: float = 115.0, lab_factory: Callable[[], Any] | None = None) -> None:
+                 rollover_s: float | None = 600.0, watchdog_s: float = 2.0,
+                 theme: str | None = None, lab_factory: Callable[[], Any] | None = None) -> None:
         import ipywidgets as W
 
         from ..probing.check import probe
+        from .widgets import Keys, Readouts
 
+        theme = theme or os.environ.get(THEME_ENV) or "light"
+        if theme not in stage.THEMES:
+            raise ValueError(f"theme must be one of {stage.THEMES}, not {theme!r}")
         self.rate, self.fps, self.window_s = rate, fps, window_s
-        self.rollover_s, self.watchdog_s, self.dpi = rollover_s, watchdog_s, dpi
+        self.rollover_s, self.watchdog_s, self.theme = rollover_s, watchdog_s, theme
         self.lab_factory = lab_factory or _default_lab
         result = probe()
         self.live = result.time_namespaces
@@ -81,44 +84,65 @@ class DemoApp:
         self.lab: Any = None
         self.dash: Any = None
         self.preset = PRESETS[0]
+        self.paused = False
         self.built_at = 0.0
+        self.built_for: Any = None        # the figures.Fit the figures were made to
         self.recoveries = 0
         self.notes: list[str] = []
+        self.refused = ""                 # the kernel's reason, when a scenario was refused
         #: host MONOTONIC at the last migration's checkpoint and restore (for tests and talks)
         self.migration: dict[str, int] = {}
         self.log: collections.deque[str] = collections.deque(maxlen=20)
         self._task: asyncio.Task[None] | None = None
         self._busy: asyncio.Task[None] | None = None
-        self.buttons = {name: W.Button(description=name, button_style="info",
-                                       layout=W.Layout(width="auto")) for name in PRESETS}
-        self.reset = W.Button(description="reset", icon="refresh", layout=W.Layout(width="auto"))
+        self._last_readout = 0.0
+        self.buttons = {name: W.Button(description=f"{i} · {name}")
+                        for i, name in enumerate(PRESETS, 1)}
+        self.reset = W.Button(description="0 · reset")
+        self.theme_button = W.Button(description="t · dark" if theme == "light" else "t · light")
         for name, button in self.buttons.items():
             button.on_click(lambda _b, name=name: self.choose(name))
             button.disabled = not self.live
             if not self.live:
                 button.tooltip = "needs time namespaces: this machine replays a recording"
         self.reset.on_click(lambda _b: self.choose(self.preset))
+        self.theme_button.on_click(lambda _b: self.key("theme"))
+        self.keys = Keys()
+        self.keys.on_key(self.key)
+        self.keys.observe(self._on_room, names="room")
+        self.caption = W.HTML()
+        self.caption.add_class("tl-caption")
         self.status = W.HTML()
         self.status.add_class("timens-status")
+        self.status.add_class("tl-notes")
+        self.readouts = Readouts()
         self.area = W.Box()
+        self.area.add_class("tl-figures")
+        self.keyhint = W.HTML()
+        self.keyhint.add_class("tl-hint")
         mode = result.mode if self.live else "replay"
-        banner = (f"<b>live · {mode}</b> · Linux {html.escape(result.kernel)}" if self.live else
-                  f"<b>REPLAY</b> · {html.escape(self.reason)} · {html.escape(self.hint)}")
-        head = W.VBox([
-            W.HTML(_STYLE % {"px": font_px, "h1": int(font_px * 1.7)}),
-            W.HTML(f"<h1>timens-lab · Linux time namespaces, live</h1><div>{banner}</div>"),
-            W.HBox([*self.buttons.values(), self.reset], layout=W.Layout(flex_flow="row wrap")),
-            self.status])
-        head.add_class("timens-demo-head")
-        self.root = W.VBox([head, self.area])
-        self.root.add_class("timens-demo")
+        banner = (f"live · {html.escape(mode)} · Linux {html.escape(result.kernel)}" if self.live
+                  else f"REPLAY · {html.escape(self.reason)} · {html.escape(self.hint)}")
+        title = W.HTML(f"<h1 class='tl-title' style='margin:0'>Linux time namespaces</h1>"
+                       f"<div class='tl-mode'>timens-lab · {banner}</div>")
+        buttons = W.HBox([*self.buttons.values(), self.reset, self.theme_button])
+        buttons.add_class("tl-buttons")
+        head = W.HBox([title, buttons, self.keys])
+        head.add_class("tl-head")
+        self.root = W.VBox([W.HTML(stage.css()), head, self.caption, self.status, self.readouts,
+                            self.area, self.keyhint])
+        for cls in ("timens-demo", "tl-stage", f"tl-{theme}"):
+            self.root.add_class(cls)
+        self._show_hint()
 
     # --- lifecycle
 
     def start(self) -> DemoApp:
-        """Display the app, build the first scenario, start the watchdog (on the running loop)."""
+        """Display the stage, build the first scenario, start the watchdog (on the running
+        loop)."""
         from IPython.display import display
 
+        stage.apply_theme(self.theme)
         display(self.root)
         self.choose(self.preset)
         self._task = asyncio.get_running_loop().create_task(self._watch(), name="timens demo")
@@ -132,8 +156,14 @@ class DemoApp:
         self._teardown(close_lab=True)
 
     def choose(self, name: str) -> None:
-        """Switch to scenario ``name`` (a button's click): rebuild, then set it up."""
+        """Switch to scenario ``name`` (a button, a key): rebuild, then set it up."""
         self.preset = name
+        self.paused = False
+        for other, button in self.buttons.items():
+            (button.add_class if other == name else button.remove_class)("tl-current")
+        self.caption.value = html.escape(CAPTIONS[name]) if self.live else html.escape(
+            "Replaying a recording: " + CAPTIONS[name])
+        self._show_hint()
         if self._busy is not None and not self._busy.done():
             self._busy.cancel()
         try:
@@ -143,68 +173,99 @@ class DemoApp:
             return
         self._busy = loop.create_task(self._apply(name), name=f"timens demo: {name}")
 
+    # --- presenter keys
+
+    def key(self, key: str) -> None:
+        """A presenter key: "1".."4", "next", "previous", "reset", "pause", "theme"."""
+        if key in ("1", "2", "3", "4"):
+            self.choose(PRESETS[int(key) - 1])
+        elif key in ("next", "previous"):
+            step = 1 if key == "next" else -1
+            self.choose(PRESETS[(PRESETS.index(self.preset) + step) % len(PRESETS)])
+        elif key == "reset":
+            self.choose(self.preset)
+        elif key == "pause":
+            self.toggle_pause()
+        elif key == "theme":
+            self.set_theme("dark" if self.theme == "light" else "light")
+
+    def toggle_pause(self) -> None:
+        """Freeze the picture (samplers paused, clocks held) or let it run again."""
+        with self._fenced("pause"):
+            source = getattr(self.dash, "source", None)
+            if self.live and source is not None and hasattr(source, "pause"):
+                source.resume() if self.paused else source.pause()
+            self.paused = not self.paused
+            self._show_hint()
+            self._readout(force=True)
+
+    def set_theme(self, theme: str) -> None:
+        """Light or dark: the page at once, the figures by rebuilding the scenario."""
+        if theme not in stage.THEMES or theme == self.theme:
+            return
+        self.root.remove_class(f"tl-{self.theme}")
+        self.theme = theme
+        self.root.add_class(f"tl-{theme}")
+        self.theme_button.description = "t · dark" if theme == "light" else "t · light"
+        stage.apply_theme(theme)
+        self.choose(self.preset)
+
+    def _on_room(self, change: dict[str, Any]) -> None:
+        """The page said how much room the figures have: refit them when it changed."""
+        if self._busy is None or self._busy.done():
+            self._refit()   # else the build in progress does, when it ends
+
+    def _refit(self) -> None:
+        room = tuple(self.keys.room)
+        todo = figures.refit(self.built_for, room)
+        if todo is None or self.dash is None:
+            return
+        if todo == "rebuild":
+            self.choose(self.preset)
+            return
+        with self._fenced("resize"):
+            fit = figures.fit(room)  # type: ignore[arg-type]
+            figures.resize(self.dash, fit)
+            self.built_for = fit
+
+    def _show_hint(self) -> None:
+        paused = " <span class='tl-paused'>paused: space to resume</span>" if self.paused else ""
+        self.keyhint.value = _HINT + paused
+
     # --- scenarios
 
     async def _apply(self, name: str) -> None:
-        self.notes = []
+        self.notes, self.refused = [], ""
         with self._fenced(name):
+            if self.built_for is None and self.keys.room == [0, 0]:
+                await self._await_room(2.0)
             self._build()
             if self.live:
-                await _SCENARIOS[name](self)
-            self._say(f"<b>{html.escape(name)}</b> · {self._summary()}"
-                      + "".join(f"<br>{note}" for note in self.notes[-2:]))
+                await SCENARIOS[name](self)
+            self._words()
+            self._readout(force=True)
+        # The page may have changed the room while this ran (the words above take some).
+        asyncio.get_running_loop().call_later(0.5, self._refit_if_idle)
 
-    async def _day_ahead(self) -> None:
-        self._sample(self.lab.namespace(monotonic="1d", boottime="1d", name="a day ahead"))
+    def _refit_if_idle(self) -> None:
+        if self._busy is None or self._busy.done():
+            self._refit()
 
-    async def _year_behind(self) -> None:
-        from ..errors import OffsetRangeError
-
-        try:
-            ns = self.lab.namespace(monotonic="-1y", boottime="-1y", name="a year behind")
-        except OffsetRangeError as err:
-            self._note(f"−1 y refused: {html.escape(str(err))}<br><i>{html.escape(err.hint)}</i>")
-            back = max(1, _host_uptime_s() - 2)
-            ns = self.lab.namespace(monotonic=f"-{back}s", boottime=f"-{back}s",
-                                    name=f"as far behind as allowed (−{back} s)")
-        self._sample(ns)
-
-    async def _nesting(self) -> None:
-        a = self.lab.namespace(monotonic="1h", boottime="1h", name="A +1h")
-        self._sample(a)
-        self._sample(a.namespace(name="B in A (inherits)"))
-        self._sample(a.namespace(monotonic="5s", name="C in A: monotonic 5 s = host + 5 s"))
-
-    async def _migration(self) -> None:
-        from ..offsets import Offsets
-
-        a = self.lab.namespace(monotonic="5d", boottime="5d", name="machine A (+5 d)")
-        sampler = self._sample(a)
-        self._note("machine A runs its workload… checkpoint in 4 s")
-        await asyncio.sleep(4.0)
-        # The checkpoint: what the workload's clocks read when it is stopped (host + A's offsets).
-        host_mono, host_boot = _host_clocks_ns()
-        off = a.offsets
-        mono, boot = host_mono + off.monotonic_ns, host_boot + off.boottime_ns
-        sampler.request_stop()
-        self.migration = {"checkpoint_host_ns": host_mono}
-        self._note("checkpointed; downtime 2 s…")
-        await asyncio.sleep(2.0)
-        host_mono, host_boot = _host_clocks_ns()
-        self.migration["restore_host_ns"] = host_mono
-        b = self.lab.namespace(name="machine B (restored)")
-        # CRIU: offset = checkpoint − host now (rounded up to the ms, for a readable label; the
-        # clock then resumes at most 1 ms after the checkpoint value, never before it).
-        b.offsets = Offsets(_ceil_ms(mono - host_mono), _ceil_ms(boot - host_boot))
-        self._sample(b)
-        self._note(f"restored with offsets = checkpoint − host now ({b.offsets.labels()}): the "
-                   "workload's MONOTONIC carries on where it stopped, 2 s of downtime hidden")
+    async def _await_room(self, timeout: float) -> None:
+        """A page reports its size within a moment of showing the stage; a headless run never
+        does (the figures then fit STAGE)."""
+        deadline = time.monotonic() + timeout
+        while self.keys.room == [0, 0] and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
 
     # --- building and tearing down
 
     def _build(self) -> None:
-        """A fresh dashboard (and Lab, if the last one died) for the current scenario."""
+        """A fresh dashboard (and Lab, if the last one died) for the current scenario, its
+        figures sized to the page."""
         self._teardown(close_lab=False)
+        room = tuple(self.keys.room) if self.keys.room != [0, 0] else STAGE
+        fit = figures.fit(room)  # type: ignore[arg-type]
         if self.live:
             if self.lab is None or self.lab.closed:
                 self.lab = self.lab_factory()
@@ -212,31 +273,13 @@ class DemoApp:
 
             self.dash = Dashboard.for_lab(self.lab, rate=self.rate, fps=self.fps)
         else:
-            self.dash = _ReplayDash(self.fps)
-        self.dash.plot.window_s = self.window_s
-        self.dash.plot.fig.set_dpi(self.dpi)        # large type: the figure scales with dpi
-        self.dash.tree.fig.set_dpi(self.dpi * 0.85)
-        self.area.children = [self._layout(self.dash)]
+            self.dash = figures.ReplayDash(self.fps)
+        figures.dress(self.dash, fit, window_s=self.window_s, roles=self._roles,
+                      own=self._own if self.live else None)
+        self.dash.view.hooks.append(self._readout)
+        self.area.children = [figures.place(self.dash)]
         self.dash.view.start(show=False)
-        self.built_at = time.monotonic()
-
-    def _layout(self, dash: Any) -> Any:
-        """For the stage: the divergence plot large on the left; the tree, and the control panel
-        folded under it, on the right (the dashboard's own layout where canvases are images)."""
-        import ipywidgets as W
-
-        from ..views.live import _is_widget
-
-        plot, tree = dash.plot.fig.canvas, dash.tree.fig.canvas
-        if not (_is_widget(plot) and _is_widget(tree)):
-            return dash.widget()
-        side: list[Any] = [tree]
-        panel = getattr(dash, "panel", None)
-        if panel is not None:
-            fold = W.Accordion(children=[panel.widget], selected_index=None)
-            fold.set_title(0, "control panel: create, edit, run, sample, enter, kill")
-            side.append(fold)
-        return W.HBox([plot, W.VBox(side)], layout=W.Layout(flex_flow="row wrap"))
+        self.built_at, self.built_for = time.monotonic(), fit
 
     def _teardown(self, *, close_lab: bool) -> None:
         dash, self.dash = self.dash, None
@@ -250,6 +293,9 @@ class DemoApp:
         for child in self.area.children:
             close_tree(child)
         self.area.children = []
+        panel = getattr(dash, "panel", None)   # made by the dashboard, not on the stage
+        if panel is not None:
+            close_tree(panel.widget)
         if self.lab is not None:
             with contextlib.suppress(Exception):
                 for ns in self.lab.namespaces:
@@ -260,14 +306,64 @@ class DemoApp:
                 self.lab = None
         # A closed dashboard is a web of reference cycles (figure <-> canvas, widgets <-> comms)
         # holding ~7 MB of Agg buffers, freed only by a full collection, which CPython runs
-        # rarely: up to four dead dashboards piled up, and the demo's RSS ratcheted from 123
-        # to 133 MB over four minutes of preset changes. Collecting here (~35 ms a rebuild)
-        # frees every earlier one (this one's render task holds it until its last frame): RSS
-        # stays at 105 MB from the first minute (bench/bench_demo.py).
+        # rarely (RSS ratcheted from 123 to 133 MB in four minutes of preset changes).
+        # Collecting here (~35 ms a rebuild) keeps it flat (bench/bench_demo.py).
         gc.collect()
 
-    def _sample(self, ns: Any) -> Any:
-        return self.dash.panel.sampler_factory(ns, self.rate, CLOCKS)
+    def sample(self, ns: Any) -> Any:
+        """A sampler in ``ns`` whose channel is labelled by the namespace's name alone: the
+        legend, the readouts and the captions say "a day ahead"; the tree adds the offsets."""
+        from ..clocks.sampler import Sampler
+
+        sampler = Sampler.for_namespace(ns, rate=self.rate, clocks=CLOCKS)
+        sampler.channel = dataclasses.replace(sampler.channel, label=str(ns.name))
+        return self.dash.source.add(sampler.start())
+
+    def spawn(self, ns: Any, argv: list[str]) -> None:
+        """A member for the tree to show by its command (dies with its namespace)."""
+        from ..engine.lab import DEVNULL
+
+        ns.spawn(argv, stdin=DEVNULL, stdout=DEVNULL, stderr=DEVNULL)
+
+    def _roles(self) -> dict[int, str]:
+        """pid → what it is to the demo, for the tree: samplers and namespace holders."""
+        roles: dict[int, str] = {}
+        if self.lab is None or self.dash is None:
+            return roles
+        with contextlib.suppress(Exception):
+            for ns in self.lab.namespaces:
+                roles[ns.holder_pid] = "holder"
+        source = getattr(self.dash, "source", None)
+        for sampler in [getattr(source, "host", None), *getattr(source, "samplers", {}).values()]:
+            child = getattr(sampler, "child", None)
+            if child is not None:
+                roles[child.pid] = "sampler"
+        return roles
+
+    def _own(self) -> tuple[set[str], str | None]:
+        """The tree keys of this scenario's namespaces, and of the host's (for the tree; called
+        from the tree's worker thread, so it only reads)."""
+        lab, dash = self.lab, self.dash
+        own = {f"time:{ns.inode}" for ns in list(getattr(lab, "namespaces", []))}
+        host = getattr(getattr(getattr(dash, "source", None), "host", None), "channel", None)
+        inode = getattr(host, "ns_inode", None)
+        return own, None if inode is None else f"time:{inode}"
+
+    def _readout(self, *, force: bool = False) -> None:
+        """Once a second (a render-loop hook): anchor the readouts to the clocks now."""
+        now = time.monotonic()
+        if self.dash is None or not (force or now - self._last_readout >= 1.0):
+            return
+        if self.paused and not force:
+            return
+        self._last_readout = now
+        feed = getattr(self.dash.plot, "feed", None)
+        if feed is None:
+            return
+        names = {cid: feed.channels[cid].id for cid in feed.order}
+        self.readouts.data = stage.readout_data(
+            feed, stage.host_clocks_ns(), names=names, paused=self.paused, built=self.built_at,
+            note="" if self.live else "recorded: the clocks are the recording's, anchored now")
 
     # --- the watchdog
 
@@ -279,13 +375,14 @@ class DemoApp:
             problem = self.health()
             if problem is not None:
                 self.recoveries += 1
-                self._note(f"recovering (#{self.recoveries}) from: {html.escape(problem)}")
+                self.note(f"recovering (#{self.recoveries}) from: {html.escape(problem)}")
                 if self.lab is not None and problem.startswith("helper"):
                     with contextlib.suppress(Exception):
                         self.lab.close()
                     self.lab = None
                 self.choose(self.preset)
-            elif self.rollover_s and time.monotonic() - self.built_at > self.rollover_s:
+            elif (self.rollover_s and not self.paused
+                  and time.monotonic() - self.built_at > self.rollover_s):
                 self.choose(self.preset)
 
     def health(self) -> str | None:
@@ -318,77 +415,31 @@ class DemoApp:
             raise
         except Exception as err:
             hint = getattr(err, "hint", "")
-            self._say(f"<span style='color:#b00020'>{html.escape(what)}: error: "
+            self._say(f"<span class='tl-error'>{html.escape(what)}: error: "
                       f"{html.escape(str(err))}</span>"
                       + (f"<br><i>hint: {html.escape(hint)}</i>" if hint else ""))
             self.log.append(f"{what}: {err}")
 
-    def _summary(self) -> str:
+    def _words(self) -> None:
+        """The scenario's status: the kernel's refusal (large) and its last two steps."""
+        refused = f"<div class='tl-refused'>{self.refused}</div>" if self.refused else ""
         if not self.live:
-            return "replaying a recording (presets need time namespaces)"
-        names = ", ".join(html.escape(getattr(n, "label", "?")) for n in self.lab.namespaces)
-        return names or "no namespaces"
+            self._say(refused + "presets need time namespaces: this machine replays a "
+                      "recording")
+            return
+        self._say(refused + " · ".join(self.notes[-2:]))
 
     def _say(self, text: str) -> None:
         self.status.value = text
 
-    def _note(self, text: str) -> None:
-        """A step of the current scenario, shown under its name (the last two stay visible)."""
+    def note(self, text: str) -> None:
+        """A step of the current scenario, shown under its caption (the last two stay)."""
         self.log.append(text)
         self.notes.append(text)
-        self.status.value = f"<b>{html.escape(self.preset)}</b> · " + "<br>".join(self.notes[-2:])
-
-
-_SCENARIOS = {"a day ahead": DemoApp._day_ahead, "a year behind": DemoApp._year_behind,
-              "nesting": DemoApp._nesting, "migration": DemoApp._migration}
-
-
-class _ReplayDash:
-    """Divergence plot and tree over a looping shipped recording (no panel: nothing to drive)."""
-
-    def __init__(self, fps: float) -> None:
-        from ..session.mode import open_source
-        from ..views import DivergencePlot, LiveTree, LiveView, TreePlot
-
-        self.source = open_source(mode="replay")
-        self.plot = DivergencePlot(self.source, ("monotonic", "boottime", "realtime"),
-                                   figsize=(9.0, 4.2))
-        self.tree = TreePlot(figsize=(5.6, 3.6), title="namespace tree (recorded)")
-        self._images: list[tuple[Any, Any]] = []
-        self._last = 0.0
-        self.view = LiveView([self.plot, LiveTree(self.tree, self.source.tree)], fps=fps,
-                             hooks=[self._tick])
-
-    def widget(self) -> Any:
-        import ipywidgets as W
-
-        from ..views._figure import buffer_png
-        from ..views.live import _is_widget
-
-        def place(fig: Any) -> Any:
-            if _is_widget(fig.canvas):
-                return fig.canvas
-            fig.canvas.draw()  # no ipympl (a plain kernel): a PNG, refreshed once a second
-            image = W.Image(value=buffer_png(fig), format="png")
-            self._images.append((fig, image))
-            return image
-
-        return W.VBox([place(self.tree.fig), place(self.plot.fig)])
-
-    def _tick(self) -> None:
-        from ..views._figure import buffer_png
-
-        now = time.monotonic()
-        if self._images and now - self._last >= 1.0:
-            self._last = now
-            for fig, image in self._images:
-                image.value = buffer_png(fig)
-
-    def close(self) -> None:
-        self.view.stop()
-        self.source.close()
-        self.plot.close()
-        self.tree.close()
+        if self.live and self.lab is not None:
+            self._words()
+        else:
+            self._say(" · ".join(self.notes[-2:]))
 
 
 def _where(err: BaseException) -> str:
@@ -402,16 +453,3 @@ def _default_lab() -> Any:
     from ..engine.lab import Lab
 
     return Lab()
-
-
-def _host_clocks_ns() -> tuple[int, int]:
-    """This process's MONOTONIC and BOOTTIME (the demo's kernel runs on the host)."""
-    return time.clock_gettime_ns(time.CLOCK_MONOTONIC), time.clock_gettime_ns(time.CLOCK_BOOTTIME)
-
-
-def _ceil_ms(ns: int) -> int:
-    return -(-ns // 1_000_000) * 1_000_000
-
-
-def _host_uptime_s() -> int:
-    return time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1_000_000_000

@@ -46,6 +46,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.collections import LineCollection, PolyCollection
+from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
@@ -255,9 +256,14 @@ class DivergencePlot(AxisLimits):
         if added:
             import matplotlib as mpl
 
-            # tab10 while it lasts, then tab20 for everyone (16 namespaces stay apart)
-            cmap = mpl.colormaps["tab20" if len(self.order) > 10 else "tab10"]
-            self.colours = {cid: cmap(i) for i, cid in enumerate(self.order)}
+            # The rc colour cycle while it lasts (matplotlib's default is tab10; the demo sets
+            # Okabe–Ito), then tab20 for everyone (16 namespaces stay apart).
+            cycle = [to_rgba(c) for c in mpl.rcParams["axes.prop_cycle"].by_key().get("color", [])]
+            if len(self.order) <= len(cycle):
+                self.colours = {cid: cycle[i] for i, cid in enumerate(self.order)}
+            else:
+                cmap = mpl.colormaps["tab20"]
+                self.colours = {cid: cmap(i) for i, cid in enumerate(self.order)}
             self._dirty = True  # new legend entries and reference lines
         return added
 
@@ -485,24 +491,22 @@ class DivergencePlot(AxisLimits):
                                       ncols=1 if len(handles) <= 20 else 2)
 
     def _ticks(self, i: int, values: set[float]) -> list[float]:
-        """Ticks at the configured offsets when few, else at ±1 s, 1 min, 1 h, 1 d, 1 y."""
+        """Ticks at the configured offsets when few, else at ±1 s, 1 min, 1 h, 1 d, 1 y;
+        never two closer than a label's height (+5d and 5d − 2 s would print on each other):
+        the shorter label wins."""
         ax = self.ax_offset[i]
         y0, y1 = ax.get_ylim()
-        if len(values) <= MAX_OFFSET_TICKS:
-            chosen = [v for v in values if y0 <= v <= y1]
-        else:
-            chosen = [v for v in (0.0, *_NICE_S, *(-v for v in _NICE_S)) if y0 <= v <= y1]
-        # On the symlog axis +90ms sits on 0 and +2d3h on +1d: keep 0, then the largest
-        # offsets, and drop a tick whose label would overlap one already kept (the legend still
-        # names every offset exactly).
-        room = _TICK_PT * 1.3 * self.fig.dpi / 72
+        if len(values) > MAX_OFFSET_TICKS:
+            values = {0.0, *_NICE_S, *(-v for v in _NICE_S)}
+        ticks = [v for v in values if y0 <= v <= y1]
+        need = ax.yaxis.get_ticklabels()[0].get_fontsize() if ax.yaxis.get_ticklabels() else 7
+        need_px = 1.3 * need * self.fig.dpi / 72
+        ys = dict(zip(ticks, ax.transData.transform([(0.0, v) for v in ticks])[:, 1]
+                      if ticks else [], strict=True))
         kept: list[float] = []
-        at: list[float] = []
-        for v in sorted(chosen, key=lambda v: (v != 0, -abs(v))):
-            y = float(ax.transData.transform((0.0, v))[1])
-            if all(abs(y - other) >= room for other in at):
+        for v in sorted(ticks, key=lambda v: (len(seconds_label(v)), abs(v))):
+            if all(abs(ys[v] - ys[k]) >= need_px for k in kept):
                 kept.append(v)
-                at.append(y)
         return sorted(kept)
 
     def _update_status(self) -> None:

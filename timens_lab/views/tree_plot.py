@@ -11,6 +11,12 @@ leaf slots on y (layout.py), labels right of each node. Encoding:
 * state: pending (offsets still writable) is hollow with a dashed edge and says "pending";
   frozen is filled; a namespace that is gone is faded.
 
+Members are named ``PID COMM`` by default; ``members="command"`` (the demo's stage) names them
+by command only, and by role where the caller knows it (:meth:`TreePlot.set_roles`: pid →
+"sampler", "holder"), a holder dimmed: it keeps a namespace alive, it is not what runs in it.
+Type is ``fontsize`` points at most, shrunk (down to ``min_fontsize``) until every label fits
+the axes, across and down.
+
 Clicking a node (``pick_event``) selects its time namespace (a process selects the namespace it
 belongs to) and calls ``on_select(key)``; :meth:`TreePlot.select` is the way back in, so a panel
 and the tree share one selection.
@@ -23,25 +29,19 @@ from typing import Any, Literal
 
 import numpy as np
 from matplotlib.collections import LineCollection
-from matplotlib.colors import SymLogNorm, to_rgba
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.markers import MarkerStyle
 from matplotlib.text import Annotation
 
 from ..discovery.treemodel import Node, Tree
-from ..offsets import NSEC, format_duration
 from ._figure import close_figure, new_figure
 from .layout import tidy_layout
+from .tree_text import OFFSET_CMAP, OFFSET_NORM, is_pending, member_text, node_colour, node_text, offset_label
 
-#: Colour scale for offsets, in seconds: linear within ±1 s, then one colour step per decade up
-#: to a year either way, so "+1h" and "+2d" stay distinguishable. Fixed, so a namespace keeps its
-#: colour when others appear.
-OFFSET_NORM = SymLogNorm(linthresh=1.0, linscale=0.5, vmin=-3.2e7, vmax=3.2e7, base=10)
-OFFSET_CMAP = "coolwarm"
-_GREY = to_rgba("0.55")
-_USER = to_rgba("0.35")
-_PROCESS = to_rgba("0.6")
+__all__ = ["OFFSET_CMAP", "OFFSET_NORM", "LiveTree", "TreePlot", "is_pending", "member_text",
+           "node_colour", "node_text", "offset_label"]
+
 _MARKERS = {"user": "s", "time": "o", "process": ">"}
 _SIZES = {"user": 70.0, "time": 140.0, "process": 30.0}
 #: Layout in points: glyph width per pt of font size when no renderer can measure (DejaVu
@@ -49,62 +49,12 @@ _SIZES = {"user": 70.0, "time": 140.0, "process": 30.0}
 _BOLD_EM, _EM = 0.66, 0.6
 _MARK_PT = 9.0
 _MIN_COLUMN_PT = 48.0
+#: Rows (leaf slots) are at least this many font sizes apart, so labels never touch.
+_ROW_EM = 1.45
+#: A role drawn faded: what keeps a namespace alive rather than what runs in it.
+DIMMED_ROLES = frozenset({"holder"})
 
 Selector = Callable[[str | None], None]
-
-
-def offset_label(monotonic_ns: int | None, boottime_ns: int | None) -> str:
-    """``+1h`` when both offsets agree, ``+1h/+2d`` (monotonic/boottime) when not, ``?`` unread."""
-    if monotonic_ns is None or boottime_ns is None:
-        return "?"
-    if monotonic_ns == boottime_ns:
-        return format_duration(monotonic_ns)
-    return f"{format_duration(monotonic_ns)}/{format_duration(boottime_ns)}"
-
-
-def is_pending(node: Node) -> bool:
-    """Offsets still writable: no process has entered yet."""
-    return node.state == "pending" or node.frozen is False
-
-
-def node_text(node: Node, name: str | None = None) -> str:
-    """What the tree writes next to a node: ``name`` (what the lab and the divergence legend
-    call it, e.g. ``ns1 +1h/+1h``) or else the discovery label, plus the offsets and the state
-    when they are not said already."""
-    label = name or node.label
-    if node.kind != "time":
-        return f"{label} [{node.container}]" if node.container else label
-    words = label.split()
-    off = offset_label(node.monotonic_ns, node.boottime_ns)
-    said = {off}   # trees.py writes "monotonic/boottime" even when both are equal
-    if node.monotonic_ns is not None and node.boottime_ns is not None:
-        said.add(f"{format_duration(node.monotonic_ns)}/{format_duration(node.boottime_ns)}")
-    text = label if said & set(words) else f"{label} {off}"
-    state: str | None = "pending" if is_pending(node) else (
-        node.state if node.state in ("gone", "held") else None)
-    if state == "pending" and node.frozen is None and name is None:
-        # Discovery cannot tell whether a process entered and left (trees.py, nsinfo.py); a
-        # namespace the lab names is its own, and the lab knows.
-        state = "pending?"
-    if state is not None and state not in words:
-        text += f" ({state})"
-    return text + (" *" if node.partial else "")
-
-
-def node_colour(node: Node) -> tuple[float, float, float, float]:
-    """Offset colour for time namespaces; fixed greys for users and processes."""
-    if node.kind == "user":
-        return _USER
-    if node.kind == "process":
-        return _PROCESS
-    if node.monotonic_ns is None or node.boottime_ns is None:
-        return _GREY
-    # The offset further from zero decides, so "+0/+2d" is not painted as the host.
-    off = max((node.monotonic_ns, node.boottime_ns), key=abs) / NSEC
-    import matplotlib as mpl
-
-    r, g, b, a = mpl.colormaps[OFFSET_CMAP](OFFSET_NORM(off))
-    return (r, g, b, a)
 
 
 class TreePlot:
@@ -113,7 +63,8 @@ class TreePlot:
 
     def __init__(self, fig: Figure | None = None, *, on_select: Selector | None = None,
                  figsize: tuple[float, float] = (6.0, 3.6), title: str | None = None,
-                 names: Mapping[str, str] | None = None) -> None:
+                 names: Mapping[str, str] | None = None, fontsize: float = 8.5,
+                 min_fontsize: float = 6.0, members: str = "pid") -> None:
         self.fig = fig if fig is not None else new_figure(figsize)
         self._own_fig = fig is None
         self.ax = self.fig.add_subplot(1, 1, 1)
@@ -126,6 +77,10 @@ class TreePlot:
         #: node key → display name (``{"time:4026532180": "ns1 +1h/+1h"}``), so the tree names
         #: namespaces as the lab, the panel and the divergence legend do
         self.names: dict[str, str] = dict(names or {})
+        self.fontsize, self.min_fontsize = fontsize, min_fontsize
+        self.members = _members(members)
+        #: pid → role ("sampler", "holder"), shown instead of the command (members="command")
+        self.roles: dict[int, str] = {}
         self.tree: Tree | None = None
         self.keys: list[str] = []
         self.positions: dict[str, tuple[float, float]] = {}
@@ -140,20 +95,59 @@ class TreePlot:
         self._error_shown = False
         self._cid = self.fig.canvas.mpl_connect("pick_event", self._on_pick)
         if title:
-            self.ax.set_title(title, fontsize=10, loc="left")
+            self.ax.set_title(title, fontsize=self._title_pt(), loc="left")
+
+    def _title_pt(self) -> float:
+        return max(10.0, self.fontsize * 1.15)
+
+    def _key(self) -> tuple[Any, ...]:
+        """What else than the tree changes the picture (see update)."""
+        return (self.selected, tuple(sorted(self.names.items())), self.members,
+                tuple(sorted(self.roles.items())), self.fontsize, self.min_fontsize)
+
+    # --- style
+
+    def set_style(self, *, fontsize: float | None = None, min_fontsize: float | None = None,
+                  members: str | None = None) -> None:
+        """Type size (largest, smallest) and how members are named ("pid": ``PID COMM``,
+        "command": by command or role); redraws when the tree is shown.
+
+        Raises:
+            ValueError: ``members`` is neither "pid" nor "command".
+        """
+        if members is not None:
+            self.members = _members(members)
+        if fontsize is not None:
+            self.fontsize = fontsize
+        if min_fontsize is not None:
+            self.min_fontsize = min_fontsize
+        if self.title and not self._error_shown:
+            self.ax.set_title(self.title, fontsize=self._title_pt(), loc="left")
+        self._signature = None
+        if self.tree is not None:
+            self.update(self.tree)
+
+    def set_roles(self, roles: Mapping[int, str]) -> bool:
+        """Name processes by role (pid → text); redraws when that changed a label."""
+        roles = dict(roles)
+        if roles == self.roles:
+            return False
+        self.roles = roles
+        return self.update(self.tree) if self.tree is not None else False
 
     # --- data in
 
     def update(self, tree: Tree) -> bool:
         """Show ``tree``. Returns True when the picture changed (and a redraw was requested)."""
-        signature = (_tree_signature(tree), self.selected, tuple(sorted(self.names.items())))
+        signature = (_tree_signature(tree), *self._key())
         if signature == self._signature:
             return False
         self._signature = signature
         self.tree = tree
         if self._error_shown:
             self._error_shown = False
-            self.ax.set_title(self.title or "", fontsize=10, loc="left", color="black")
+            self.ax.set_title(self.title or "", fontsize=self._title_pt(), loc="left",
+                              color=mpl_text_colour())
         self._layout(tree)
         self._restyle(tree)
         self._place_ring()
@@ -176,7 +170,7 @@ class TreePlot:
             return
         self.selected = key
         if self.tree is not None:
-            self._signature = (_tree_signature(self.tree), key, tuple(sorted(self.names.items())))
+            self._signature = (_tree_signature(self.tree), *self._key())
         self._place_ring()
         self.fig.canvas.draw_idle()
         if notify and self.on_select is not None:
@@ -184,7 +178,8 @@ class TreePlot:
 
     def show_error(self, message: str) -> None:
         """Say on the figure why the tree could not be refreshed (it keeps the last one)."""
-        self.ax.set_title(f"error: {message}", fontsize=8, loc="left", color="#b00020")
+        self.ax.set_title(f"error: {message}", fontsize=self._title_pt() * 0.8, loc="left",
+                          color="#b00020")
         self._error_shown = True
         self._signature = None   # the next good tree redraws (and restores the title)
         self.fig.canvas.draw_idle()
@@ -201,25 +196,31 @@ class TreePlot:
 
         Inner nodes are labelled left of their marker (over their one incoming edge), leaves
         right of it, so column d+1 starts one inner-label width after column d. When the
-        columns do not fit the axes, the font shrinks (down to 6 pt) before anything overlaps.
+        columns do not fit the axes, or the rows its height, the font shrinks (down to
+        ``min_fontsize``) before anything overlaps.
         """
         known = tree.nodes
         children = {k: [c for c in kids if c in known] for k, kids in tree.children.items()}
         roots = [r for r in tree.roots if r in known]
         slots = tidy_layout(roots, children)
         self.keys = [n.key for _, n in tree.walk() if n.key in slots]
-        self._texts = {k: node_text(tree.nodes[k], self.names.get(k)) for k in self.keys}
+        self._texts = {k: self._text(tree.nodes[k]) for k in self.keys}
         inner = {k for k in self.keys if children.get(k)}
         depths = {k: int(-slots[k][1]) for k in self.keys}
         leaves = sum(1 for k in self.keys if k not in inner)
-        size = 7.0 if leaves > 20 else 8.5
-        width_pt = self.ax.get_position().width * self.fig.get_figwidth() * 72
+        size = min(self.fontsize, 7.0) if leaves > 20 else self.fontsize
+        box = self.ax.get_position()
+        width_pt = box.width * self.fig.get_figwidth() * 72
+        # Down: leaf slots span (rows - 1) + 1.4 slots of the axes' height (ylim below).
+        rows = max((slots[k][0] for k in self.keys), default=0.0) + 1.4
+        size = max(self.min_fontsize,
+                   min(size, box.height * self.fig.get_figheight() * 72 / rows / _ROW_EM))
         em = {k: self._em(tree.nodes[k], self._texts[k]) for k in self.keys}
         for _ in range(4):
             x_of, total = _columns(self.keys, depths, inner, em, size)
-            if total <= width_pt or size <= 6.0:
+            if total <= width_pt or size <= self.min_fontsize:
                 break
-            size = max(6.0, size * width_pt / total)
+            size = max(self.min_fontsize, size * width_pt / total)
         self._fontsize = size
         # Right-growing like `lsns --tree`: depth → column x, slot → y, first leaf on top.
         self.positions = {k: (x_of[depths[k]], -slots[k][0]) for k in self.keys}
@@ -231,6 +232,15 @@ class TreePlot:
         y0, y1 = (xy[:, 1].min(), xy[:, 1].max()) if len(xy) else (0.0, 0.0)
         self.ax.set_xlim(0.0, max(total, width_pt))
         self.ax.set_ylim(y0 - 0.6, y1 + 0.8)
+
+    def _text(self, node: Node) -> str:
+        if self.members == "command" and node.kind == "process":
+            return member_text(node, self.roles)
+        return node_text(node, self.names.get(node.key))
+
+    def _dimmed(self, node: Node) -> bool:
+        return (self.members == "command" and node.kind == "process"
+                and node.pid is not None and self.roles.get(node.pid) in DIMMED_ROLES)
 
     def _em(self, node: Node, text: str) -> float:
         """Width of ``text`` at 1 pt in the label's font, measured by the canvas' renderer
@@ -253,10 +263,9 @@ class TreePlot:
         widths: list[float] = []
         for n, c in zip(nodes, colours, strict=True):
             pending = n.kind == "time" and is_pending(n)
-            alpha = 0.3 if n.state == "gone" else 1.0
-            rgba = (c[0], c[1], c[2], alpha)
-            faces.append((1.0, 1.0, 1.0, alpha) if pending else rgba)
-            edges.append(rgba if pending else (0.15, 0.15, 0.15, alpha))
+            alpha = 0.3 if n.state == "gone" or self._dimmed(n) else 1.0
+            faces.append((1.0, 1.0, 1.0, alpha) if pending else (*c[:3], alpha))
+            edges.append((*c[:3], alpha) if pending else (0.15, 0.15, 0.15, alpha))
             styles.append("--" if pending else "-")
             widths.append(2.0 if pending else 0.8)
         self.nodes.set_paths([MarkerStyle(_MARKERS[n.kind]).get_path().transformed(
@@ -266,11 +275,12 @@ class TreePlot:
         self.nodes.set_edgecolor(edges)
         self.nodes.set_linestyle(styles)
         self.nodes.set_linewidth(widths)
+        paper = self.ax.get_facecolor()   # the label boxes mask edges in the theme's paper
         while len(self.labels) < len(nodes):
             self.labels.append(self.ax.annotate(
                 "", (0, 0), xytext=(0, 0), textcoords="offset points", zorder=4,
                 annotation_clip=False, parse_math=False,  # a comm may contain "$"
-                bbox={"boxstyle": "round,pad=0.12", "fc": "white", "ec": "none", "alpha": 0.85}))
+                bbox={"boxstyle": "round,pad=0.12", "fc": paper, "ec": "none", "alpha": 0.85}))
         for text, n in zip(self.labels, nodes, strict=False):
             # Leaves: label to the right. Inner nodes: to the left, over their one incoming edge
             # (masked by the label's white box), clear of their outgoing ones.
@@ -281,8 +291,10 @@ class TreePlot:
             text.set_verticalalignment("bottom" if inner else "center")
             text.set_text(self._texts[n.key])
             text.set_fontsize(self._fontsize)
-            text.set_alpha(0.4 if n.state == "gone" else 1.0)
+            dimmed = self._dimmed(n)
+            text.set_alpha(0.4 if n.state == "gone" or dimmed else 1.0)
             text.set_fontweight("bold" if n.kind == "time" else "normal")
+            text.set_fontstyle("italic" if dimmed else "normal")
             text.set_visible(True)
         for text in self.labels[len(nodes):]:
             text.set_visible(False)
@@ -330,6 +342,18 @@ def _columns(keys: list[str], depths: dict[str, int], inner: set[str], em: dict[
         x_of.append(x)
     ends = [x_of[depths[k]] + _MARK_PT + 6 + em[k] * size for k in keys if k not in inner]
     return x_of, max([x + _MARK_PT, *ends])
+
+
+def _members(members: str) -> str:
+    if members not in ("pid", "command"):
+        raise ValueError(f"members must be 'pid' or 'command', not {members!r}")
+    return members
+
+
+def mpl_text_colour() -> Any:
+    import matplotlib as mpl
+
+    return mpl.rcParams["text.color"]
 
 
 def _tree_signature(tree: Tree) -> tuple[Any, ...]:
