@@ -90,3 +90,11 @@ class Source(Protocol):
     def close(self) -> None:
         """Stop producing; further read() calls return nothing new."""
         ...
+
+
+def configured_offset(channel: Channel, clock: str) -> int | None:
+    """The offset ``channel``'s namespace was created with for ``clock`` (None: unknown); 0 for
+    REALTIME, which time namespaces never offset."""
+    if clock not in OFFSET_OF_CLOCK:
+        return 0
+    return channel.monotonic_ns if OFFSET_OF_CLOCK[clock] == "monotonic" else channel.boottime_ns

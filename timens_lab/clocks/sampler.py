@@ -23,7 +23,7 @@ import dataclasses
 import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, Self
 
 import numpy as np
 
@@ -302,7 +302,7 @@ class SamplerSet:
 
     @classmethod
     def start(cls, lab: Any, namespaces: Iterable[Any] = (), *, rate: float | None = 1000.0,
-              clocks: Iterable[str] = SAMPLED_CLOCKS, capacity: int | None = None) -> SamplerSet:
+              clocks: Iterable[str] = SAMPLED_CLOCKS, capacity: int | None = None) -> Self:
         """Start the host sampler, then one per namespace (host first: it must bracket them)."""
         kw = {"rate": rate, "clocks": tuple(clocks), "capacity": capacity}
         out = cls(Sampler.for_host(lab, **kw).start())

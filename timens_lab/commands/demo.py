@@ -23,7 +23,7 @@ commands as you (as root, if you are root), so it is never served open."""
 EPILOG = """\
 examples:
   timens-lab demo                     # prints its URL, with the token
-  timens-lab demo --dark --port 9000  # start in the dark theme (t switches on stage)
+  timens-lab demo --dark --port 9000  # dark theme (t toggles it)
   timens-lab demo --jupyterlab        # in JupyterLab instead: Run All
 
 The notebook served is a fresh copy in $XDG_CACHE_HOME/timens-lab/demo (~/.cache/...).

@@ -160,11 +160,16 @@ def _list(as_json: bool) -> int:
         if "error" in r:
             sys.stdout.write(f"{r['name']:<12} {r['error']}\n")
             continue
-        sys.stdout.write(f"{r['name']:<12} {r['namespaces']} namespaces, {r['rate_hz']} Hz, "
-                         f"{r['duration_s']} s, Linux {r['kernel']}\n"
-                         + "".join(f"{'':<12} {line}\n" for line in
-                                   textwrap.wrap(f"{r['date']}. {r['note']}", 67))
-                         )
+        duration = f", {r['duration_s']} s" if r["duration_s"] is not None else ""
+        head = (f"{r['namespaces']} namespaces, {r['rate_hz']} Hz{duration}, "
+                f"Linux {r['kernel']}")
+        lines = textwrap.wrap(head, 67) + textwrap.wrap(f"{r['date']}. {r['note']}", 67)
+        if len(r["name"]) > 12:     # a long name gets a line of its own: 80 columns hold
+            sys.stdout.write(f"{r['name']}\n")
+            sys.stdout.write("".join(f"{'':<12} {line}\n" for line in lines))
+        else:
+            sys.stdout.write(f"{r['name']:<12} {lines[0]}\n"
+                             + "".join(f"{'':<12} {line}\n" for line in lines[1:]))
     return 0
 
 

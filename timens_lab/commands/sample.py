@@ -17,7 +17,7 @@ import numpy as np
 
 from ..clocks.divergence import divergence, summary
 from ..offsets import Offsets, format_duration
-from ..source import HOST, OFFSET_OF_CLOCK, RECORD_DTYPE, Channel
+from ..source import HOST, RECORD_DTYPE, Channel, configured_offset
 from ._options import add_rootless, add_sampling
 
 EPILOG = """\
@@ -137,7 +137,7 @@ def _offset_row(ch: Channel, clock: str, recs: np.ndarray, host: np.ndarray,
                 resolution: Mapping[str, Mapping[str, int]]) -> dict[str, Any]:
     if clock != "realtime" and clock not in ch.clocks:
         return {"missing": True, "reason": _missing_reason(clock)}
-    configured = 0 if clock == "realtime" else getattr(ch, f"{OFFSET_OF_CLOCK[clock]}_ns")
+    configured = configured_offset(ch, clock)
     res = max(resolution.get(ch.id, {}).get(clock, 0), resolution.get(HOST, {}).get(clock, 0))
     s = summary(divergence(recs, host, clock, resolution_ns=res or None), configured)
     return {"configured_ns": configured, "measured_ns": _num(s.median_ns),

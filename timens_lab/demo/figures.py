@@ -296,7 +296,7 @@ def stage_tree(tree: Any, own: set[str], host: str | None) -> Any:
     audience sees this scenario's tree. Unchanged when the host is not in it."""
     from ..discovery.treemodel import Node, Tree
 
-    if host not in tree.nodes:
+    if host is None or host not in tree.nodes:
         return tree
     keep: set[str] = {host}
     todo = [k for k in own if k in tree.nodes]
@@ -372,7 +372,9 @@ class ReplayDash:
         self.tree = TreePlot(figsize=(5.6, 3.6), title="namespace tree (recorded)")
         self._images: list[tuple[Any, Any]] = []
         self._last = 0.0
-        self.view = LiveView([self.plot, LiveTree(self.tree, self.source.tree)], fps=fps,
+        recorded_tree = self.source.tree
+        assert recorded_tree is not None  # a Replay always serves its recorded tree
+        self.view = LiveView([self.plot, LiveTree(self.tree, recorded_tree)], fps=fps,
                              hooks=[self._tick])
 
     def widget(self) -> Any:

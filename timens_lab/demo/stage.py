@@ -66,7 +66,7 @@ def apply_theme(theme: str) -> None:
         raise ValueError(f"theme must be one of {THEMES}, not {theme!r}")
     import matplotlib as mpl
 
-    mpl.rcParams.update(matplotlib_rc(theme))
+    mpl.rcParams.update(matplotlib_rc(theme))  # type: ignore[arg-type]  # stubs: Literal keys
 
 
 # --- what the readouts show

@@ -142,6 +142,7 @@ def begin(name: str, *, lab: bool = True) -> Any:
     if _Current.session is not None:
         end(quiet=True)
     result = probe()
+    mode: str
     if result.time_namespaces:
         mode = result.mode
         tape = Tape(name, "record", meta=_meta(name, mode)) if os.environ.get(
@@ -150,7 +151,7 @@ def begin(name: str, *, lab: bool = True) -> Any:
         mode, tape = "replay", Tape.load(name)
     activate(tape)
     session = _Current.session = _Session(name, mode, tape)
-    mode_banner(result, current=mode())
+    mode_banner(result, current=mode)
     if not lab:
         return None
     if tape is not None and tape.mode == "replay":

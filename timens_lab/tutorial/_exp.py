@@ -68,8 +68,8 @@ def run_c(start: Callable[..., Any], fn: str, args: dict[str, Any] | None = None
     finally:
         os.close(r)
     rc = child.wait(timeout)
-    lines = dict(line.split(" ", 1) if " " in line else (line, "")
-                 for line in out.decode().splitlines())
+    lines = {key: value for key, _, value in
+             (line.partition(" ") for line in out.decode().splitlines())}
     if rc != 0:
         raise SpawnError(f"{fn} failed (exit status {rc}): {lines}")
     return lines
@@ -125,7 +125,7 @@ class ClockReading:
         """How far offset_ns() can be off: a REALTIME bracket, plus a tick for COARSE clocks."""
         if clock == "realtime":
             return (self.after["rt0"] - self.before["rt1"]) // 2  # type: ignore[operator]
-        half = sum((r["rt1"] - r["rt0"]) // 2 for r in (self.inside, self.before))  # type: ignore[operator]
+        half = sum((r["rt1"] - r["rt0"]) // 2 for r in (self.inside, self.before))  # type: ignore[operator,misc]
         return half + (10_000_000 if clock in COARSE else 0)
 
     def rows(self) -> list[tuple[str, str, str, str, str]]:

@@ -253,7 +253,7 @@ def measure(tee: Tee, clocks: Sequence[str] = ("monotonic", "boottime", "realtim
             ) -> list[Measured]:
     """Offsets per channel and clock over everything the tee kept (divergence.py)."""
     from ..clocks.divergence import divergence, summary
-    from ..views.divergence_plot import configured_offset
+    from ..source import configured_offset
 
     host = tee.records(HOST)
     out = []

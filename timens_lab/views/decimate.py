@@ -205,7 +205,8 @@ def _check(x0: float, x1: float, columns: int) -> None:
         raise ValueError(f"bad envelope: [{x0}, {x1}] with {columns} columns")
 
 
-def _blank(rows: int, columns: int) -> tuple[np.ndarray, ...]:
+def _blank(rows: int, columns: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                            np.ndarray, np.ndarray, np.ndarray]:
     """Empty storage: lo, hi, first, last, sum, count (rows × columns) and dirty (rows × 2)."""
     dirty = np.empty((rows, 2), dtype=np.int64)
     dirty[:, 0], dirty[:, 1] = columns, 0

@@ -22,16 +22,9 @@ import numpy as np
 
 from ..clocks.divergence import divergence
 from ..offsets import NSEC
-from ..source import HOST, MISSING, OFFSET_OF_CLOCK, RECORD_DTYPE, Channel, Source
+from ..source import HOST, MISSING, RECORD_DTYPE, Channel, Source, configured_offset
 from .decimate import Envelope, EnvelopeRows
 from .series import Series
-
-
-def configured_offset(channel: Channel, clock: str) -> int | None:
-    """The offset the namespace was created with for ``clock``; 0 for REALTIME (never offset)."""
-    if clock not in OFFSET_OF_CLOCK:
-        return 0
-    return channel.monotonic_ns if OFFSET_OF_CLOCK[clock] == "monotonic" else channel.boottime_ns
 
 
 class ClockHistory:
@@ -286,8 +279,8 @@ class DivergenceFeed:
     def offset_extent(self, clock: str) -> tuple[float, float] | None:
         """(min, max) in seconds of the measured (within the columns once reduced) and
         configured offsets of ``clock``."""
-        values = [self.traces[(cid, clock)].configured_ns / NSEC for cid in self.order
-                  if self.traces[(cid, clock)].configured_ns is not None]
+        configured = (self.traces[(cid, clock)].configured_ns for cid in self.order)
+        values = [ns / NSEC for ns in configured if ns is not None]
         block = self._block(clock)
         if block is not None:
             ext = block[0].extent()

@@ -39,7 +39,6 @@ No kernel calls here: the plot reads a :class:`~timens_lab.source.Source`, live 
 
 from __future__ import annotations
 
-import textwrap
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -48,14 +47,13 @@ import numpy as np
 from matplotlib.collections import LineCollection, PolyCollection
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+from matplotlib.ticker import FuncFormatter, NullLocator
 
-from ..offsets import format_duration
 from ..source import Source
 from ._delivery import FrameDelivery
 from ._figure import close_figure, new_figure
 from ._plot_limits import AxisLimits
+from ._plot_static import _BAND, StaticLayer, seconds_label
 from .decimate import band_polygon
 from .divergence_canvas import choose_renderer
 from .divergence_feed import NSEC, DivergenceFeed, Trace, configured_offset
@@ -67,42 +65,14 @@ CLOCK_TITLES = {"monotonic": "MONOTONIC", "boottime": "BOOTTIME", "realtime": "R
                 "boottime_alarm": "BOOTTIME_ALARM"}
 #: The status line ("frame N · t s") is re-rendered this often while blitting.
 STATUS_HZ = 4.0
-#: More distinct configured offsets than this and the offset axis gets round-number ticks.
-MAX_OFFSET_TICKS = 7
 #: Font size of the offset tick labels (tick_params labelsize below), in points.
 _TICK_PT = 7.0
 #: The canvas renderer's kernel-side budget: at most this share of one core (issue 17: ≤ 10 %,
 #: minus headroom for the comm's sending thread).
 VIEW_BUDGET = 0.08
-_NICE_S = (1.0, 60.0, 3600.0, 86400.0, 365 * 86400.0)
-_BAND = (0.55, 0.55, 0.55, 0.3)
 
 
-def wrap_banner(text: str, fig: Figure, column: float = 0.18, fontsize: float = 7.0) -> str:
-    """``text`` wrapped to the width of the figure's right-hand column (``column`` of its width):
-    about 0.6 em per character at ``fontsize`` points, each line of ``text`` wrapped alone."""
-    width_pt = fig.get_figwidth() * 72 * column
-    chars = max(12, int(width_pt / (fontsize * 0.6)))
-    return "\n".join(textwrap.fill(line, chars) for line in text.splitlines() if line.strip())
-
-
-def seconds_label(v: float, _pos: object = None) -> str:
-    """Offset tick labels: exact ("+1h", "−5s", "+2d") for whole nanoseconds, else 3 digits."""
-    ns = v * NSEC
-    if abs(ns) < 2**53 and abs(ns - round(ns)) < 1e-3 and abs(v) >= 1:
-        return format_duration(round(ns))
-    if v == 0:
-        return "0"
-    sign = "+" if v > 0 else "\u2212"
-    a = abs(v)
-    for unit, size in (("d", 86400.0), ("h", 3600.0), ("min", 60.0), ("s", 1.0),
-                       ("ms", 1e-3), ("µs", 1e-6)):
-        if a >= size:
-            return f"{sign}{a / size:.3g}{unit}"
-    return f"{sign}{a * 1e9:.3g}ns"
-
-
-class DivergencePlot(AxisLimits):
+class DivergencePlot(AxisLimits, StaticLayer):
     """Measured vs configured offsets, per namespace and clock, updated from a Source."""
 
     def __init__(self, source: Source,
@@ -159,7 +129,8 @@ class DivergencePlot(AxisLimits):
             from .divergence_canvas import CanvasFrames
 
             self.canvas_frames = CanvasFrames(self)
-            self.fig.canvas.before_print = self._set_artist_data  # savefig mid-run: data too
+            canvas: Any = self.fig.canvas   # a LiveCanvas (canvas.py), not a plain Agg canvas
+            canvas.before_print = self._set_artist_data  # savefig mid-run: data too
 
     # --- figure
 
@@ -309,7 +280,8 @@ class DivergencePlot(AxisLimits):
         """
         if self.canvas_frames is None or self.done:
             return None
-        fps = self.fig.canvas.browser_fps()
+        canvas: Any = self.fig.canvas   # a LiveCanvas: it knows the browser's paint rate
+        fps = canvas.browser_fps()
         if fps is None:
             return None
         self._min_period = 1.0 / fps
@@ -435,10 +407,10 @@ class DivergencePlot(AxisLimits):
             widths = [2.6 if t.channel.id == self.selected else 1.2 for t in traces]
             self.meas[i].set_segments(segs)
             self.meas[i].set_color(colours)
-            self.meas[i].set_linewidths([w + 0.4 for w in widths])
+            self.meas[i].set_linewidth([w + 0.4 for w in widths])
             self.resid[i].set_segments(rsegs)
             self.resid[i].set_color(colours)
-            self.resid[i].set_linewidths(widths)
+            self.resid[i].set_linewidth(widths)
             polys, faces = self._bands(traces)
             self.bands[i].set_verts(polys)
             self.bands[i].set_facecolor(faces)
@@ -458,56 +430,6 @@ class DivergencePlot(AxisLimits):
                 polys.append(t.resid.band())
                 faces.append((*self.colours[t.channel.id][:3], 0.35))
         return polys, faces
-
-    def _set_static(self) -> None:
-        """Reference lines, ticks, legend and banner: they live in the blit background."""
-        for i, clock in enumerate(self.clocks):
-            x0, x1 = self.ax_offset[i].get_xlim()
-            segs, colours, values = [], [], {0.0}
-            for cid in self.order:
-                trace = self.traces[(cid, clock)]
-                if trace.configured_ns is not None:
-                    y = trace.configured_ns / NSEC
-                    segs.append([(x0, y), (x1, y)])
-                    colours.append(self.colours[cid])
-                    values.add(y)
-            self.refs[i].set_segments(segs)
-            self.refs[i].set_color(colours)
-            self.ax_offset[i].yaxis.set_major_locator(FixedLocator(self._ticks(i, values)))
-        labels = [self.feed.channels[cid].label for cid in self.order]
-        key = (tuple(labels), tuple(tuple(self.colours[cid]) for cid in self.order))
-        self.banner.set_text(wrap_banner(self.source.banner or "", self.fig))
-        if key == self._legend_key:  # a legend costs ~80 ms to build: only when it changed
-            return
-        self._legend_key = key
-        if self.legend is not None:
-            self.legend.remove()
-        handles = [Line2D([], [], color=self.colours[cid], lw=1.6) for cid in self.order]
-        handles += [Line2D([], [], color="0.3", ls="--", lw=1.0),
-                    PolyCollection([], facecolors=[_BAND])]
-        labels += ["configured", "error band (all)"]
-        self.legend = self.fig.legend(handles, labels, loc="upper left",
-                                      bbox_to_anchor=(0.81, 0.88), fontsize=7, frameon=False,
-                                      ncols=1 if len(handles) <= 20 else 2)
-
-    def _ticks(self, i: int, values: set[float]) -> list[float]:
-        """Ticks at the configured offsets when few, else at ±1 s, 1 min, 1 h, 1 d, 1 y;
-        never two closer than a label's height (+5d and 5d − 2 s would print on each other):
-        the shorter label wins."""
-        ax = self.ax_offset[i]
-        y0, y1 = ax.get_ylim()
-        if len(values) > MAX_OFFSET_TICKS:
-            values = {0.0, *_NICE_S, *(-v for v in _NICE_S)}
-        ticks = [v for v in values if y0 <= v <= y1]
-        need = ax.yaxis.get_ticklabels()[0].get_fontsize() if ax.yaxis.get_ticklabels() else 7
-        need_px = 1.3 * need * self.fig.dpi / 72
-        ys = dict(zip(ticks, ax.transData.transform([(0.0, v) for v in ticks])[:, 1]
-                      if ticks else [], strict=True))
-        kept: list[float] = []
-        for v in sorted(ticks, key=lambda v: (len(seconds_label(v)), abs(v))):
-            if all(abs(ys[v] - ys[k]) >= need_px for k in kept):
-                kept.append(v)
-        return sorted(kept)
 
     def _update_status(self) -> None:
         """Short on purpose: text layout costs ≈1.5 ms short, ≈3.5 ms long."""

@@ -61,7 +61,7 @@ def node_text(node: Node, name: str | None = None) -> str:
     if node.monotonic_ns is not None and node.boottime_ns is not None:
         said.add(f"{format_duration(node.monotonic_ns)}/{format_duration(node.boottime_ns)}")
     text = label if said & set(words) else f"{label} {off}"
-    state = "pending" if is_pending(node) else (
+    state: str | None = "pending" if is_pending(node) else (
         node.state if node.state in ("gone", "held") else None)
     if state == "pending" and node.frozen is None and name is None:
         # Discovery cannot tell whether a process entered and left (trees.py, nsinfo.py); a
