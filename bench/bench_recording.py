@@ -5,9 +5,9 @@ decoded, then its records are encoded again per 1 s flush (what the recorder doe
 
 * ``raw``: the 64-byte records as they are (the anchor for size);
 * ``zlib``: raw records through zlib level 6 (the anchor for "just compress it");
-* ``npz``: ``numpy.savez_compressed`` of the whole arrays (the format jupyter-and-tooling.md §4.3
+* ``npz``: ``numpy.savez_compressed`` of the whole arrays (the format a first design
   suggested), one file, no framing, nothing incremental;
-* ``tnsrec``: residual + zigzag + byte shuffle + zlib (``timens_lab/_reccodec.py``).
+* ``tnsrec``: residual + zigzag + byte shuffle + zlib (``timens_lab/recording/_codec.py``).
 
 Printed: bytes per record, the ratio to raw, encode and decode throughput. Also the time to load
 the whole file and to replay it to the end at full speed (what a notebook pays on open).

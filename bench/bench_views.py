@@ -1,7 +1,7 @@
 """Frame cost of the live divergence plot on Agg: 16 namespaces × 3 clocks × 10,000 samples.
 
 Issue 6's budget: ≤ 20 ms per frame on this 2-core machine, so that ipympl (which adds a diff
-PNG per frame, jupyter-and-tooling.md §1.2) can still deliver ≥ 20 fps. Measured in one run:
+PNG per frame) can still deliver ≥ 20 fps. Measured in one run:
 
 * ``full``: every frame sets all data and redraws the whole figure, lines not decimated: the
   anchor, what FuncAnimation does under ipympl (supports_blit is False);

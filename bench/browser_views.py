@@ -7,7 +7,7 @@ the comparison point.
 Not part of ``python -m bench`` (it needs a browser and takes ~40 s); run it on purpose:
 ``python -m bench.browser_views [FPS ...]`` (default targets: 12 and 20 and 30 fps).
 
-What it does, following jupyter-and-tooling.md §3.2: starts ``jupyter lab`` on loopback with a
+What it does: starts ``jupyter lab`` on loopback with a
 fresh settings/workspace dir, opens a generated notebook in headless Debian Chromium through
 Playwright, runs it, and counts for each target fps:
 

@@ -271,9 +271,10 @@ def write_offsets(pid: int | str, offsets: Offsets, clocks: tuple[str, ...] = CL
 
 def write_error(err: int, pid: int | str | None = None,
                 offsets: Offsets | None = None) -> TimensError:
-    """What an errno from write(2) on timens_offsets means (timens_offsets_write(),
-    kernel-timens.md §3.3): the one table, for our writes (write_offsets, the helper's holders)
-    and a spawned child's own (csrc/01-spawn.c). ``pid`` and ``offsets`` add context when known."""
+    """What an errno from write(2) on timens_offsets means (proc_timens_set_offset,
+    kernel/time/namespace.c): the one table, for our writes (write_offsets, the helper's
+    holders) and a spawned child's own (csrc/01-spawn.c). ``pid`` and ``offsets`` add context
+    when known."""
     what = offsets.labels() if offsets is not None else "the offsets"
     if err == errno.EACCES:
         return OffsetsFrozenError(

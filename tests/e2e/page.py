@@ -1,4 +1,4 @@
-"""A notebook in JupyterLab, driven through Playwright (jupyter-and-tooling.md §3.2).
+"""A notebook in JupyterLab, driven through Playwright.
 
 :class:`NotebookPage` runs cells without waiting (the promise of ``commands.execute`` resolves
 only when the cells finish, §3.2 pitfall 3), waits for the end through that promise and not the
@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from tests.e2e.pixels import pixels
 from tests.e2e.server import LabServer
 
-#: Flags from jupyter-and-tooling.md §3.2 (--no-sandbox: we run as root in CI).
+#: Headless chromium flags for a container (--no-sandbox: we run as root in CI).
 CHROMIUM_ARGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run")
 

@@ -1,5 +1,5 @@
 """A Jupyter server for browser tests, on a free loopback port, stopped by pid
-(jupyter-and-tooling.md §3.2).
+(Playwright drives Debian's chromium against it).
 
 :class:`LabServer` starts ``python -m jupyterlab`` (or any argv that ends up as a Jupyter server,
 such as ``timens-lab demo --jupyterlab`` or Voilà) with fresh config, data, runtime, settings and

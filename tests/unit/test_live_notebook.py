@@ -1,6 +1,6 @@
 """Headless notebooks keep the final frame: a generated notebook run by nbclient.
 
-ipympl's own static fallback is the display-time frame (jupyter-and-tooling.md §1.5); the live
+ipympl's own static fallback is the display-time frame; the live
 view's snapshot() must replace it, through the display handle, with the final frame. Checked on
 the saved notebook's output against PNGs the kernel wrote of frame 0 and of the final frame,
 with the ipympl widget backend and with the inline backend.

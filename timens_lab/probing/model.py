@@ -15,13 +15,14 @@ from ..linux import CAP_SYS_ADMIN
 
 Mode = Literal["root", "rootless", "unavailable"]
 
-#: Environment variable that selects the run mode (jupyter-and-tooling.md §4.3).
+#: Environment variable that selects the run mode (README: "From Python").
 MODE_ENV = "TIMENS_LAB_MODE"
 #: Modes that never touch the kernel: the probe reports "unavailable" without trying.
 FORCED_MODES = frozenset({"replay"})
 #: Time namespaces were merged in 5.6 ("ns: Introduce Time Namespace", 769071ac9f20).
 MIN_KERNEL = (5, 6)
-#: exec() switches to time_for_children since 6.2 (2b5f9dad32ed, kernel-timens.md §2.2).
+#: exec() switches to time_for_children since 6.2 (2b5f9dad32ed, "fs/exec: switch timens when a
+#: task gets a new mm").
 EXEC_SEMANTICS_KERNEL = (6, 2)
 _INITIAL_UID_MAP = ("0", "0", "4294967295")
 

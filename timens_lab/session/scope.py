@@ -35,7 +35,7 @@ def session_scope(lab: Any, channels: Iterable[Channel] = ()) -> set[Ident]:
 
 def ours(inode: int | None, ns_id: int | None, scope: set[Ident]) -> bool:
     """Is this namespace one of ``scope``? By NS_GET_ID where both sides know it: inodes are
-    recycled as soon as a namespace dies (kernel-timens.md finding 9), ids are not."""
+    recycled as soon as a namespace dies (tests/kernel/test_discovery.py shows it), ids are not."""
     if inode is None:
         return False
     if (inode, ns_id) in scope:

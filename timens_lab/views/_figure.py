@@ -1,7 +1,7 @@
 """Figure creation shared by the plots: the backend decides the canvas, we decide placement.
 
 Figures are made under ``plt.ioff()`` so pyplot never auto-displays them: the caller places
-``fig.canvas`` (ipympl) with ``display()`` (jupyter-and-tooling.md §1.4). Under ``%matplotlib
+``fig.canvas`` (ipympl) with ``display()`` (ipympl's documented way to show a canvas). Under ``%matplotlib
 widget`` the canvas is an ipympl widget; under Agg (tests, bench, headless) a plain Agg canvas.
 """
 

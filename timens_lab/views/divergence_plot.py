@@ -11,7 +11,7 @@ the panel) gets its own band in its colour and a thicker line. REALTIME is not o
 namespaces (time_namespaces(7)); its reference is 0 and its lines lie flat on it. Lines are
 labelled with ``Channel.label``, the name the tree uses.
 
-Drawing (jupyter-and-tooling.md §1.2–1.4): the data artists are ``animated`` and blitted —
+Drawing (matplotlib's blitting tutorial): the data artists are ``animated`` and blitted —
 ``restore_region`` + ``draw_artist`` + ``canvas.blit`` — over a background grabbed on every
 ``draw_event`` (so an ipympl resize or the toolbar's home button re-grabs it); _delivery.py
 says when and how frames reach the browser. A full redraw happens only when limits, channels or

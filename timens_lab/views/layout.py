@@ -1,6 +1,6 @@
 """Tidy tree layout: leaves on consecutive slots, parents centred over their children.
 
-The variant in jupyter-and-tooling.md §2: a depth-first walk gives every leaf the next integer x
+A tidy-tree variant: a depth-first walk gives every leaf the next integer x
 slot in post-order, so the leaves of any subtree occupy one contiguous run of slots; a parent sits
 at the midpoint of its first and last child. Subtrees never interleave, hence edges never cross.
 It does not compact subtrees like full Reingold–Tilford, which is fine for the < 200 nodes of a

@@ -1,6 +1,6 @@
 """The render loop: an asyncio task on the kernel's own loop, throttled to ~12 fps, or paced.
 
-Why this shape (jupyter-and-tooling.md §1.3–1.5, measured on ipykernel 7.4 and 6.31):
+Why this shape (measured on ipykernel 7.4 and 6.31):
 
 * a task made with ``create_task`` lets the cell return at once, and comm messages (widget
   clicks) are handled between frames on every ipykernel; a blocking loop shows 1 frame in 3 s;
