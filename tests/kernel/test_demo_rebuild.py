@@ -149,7 +149,8 @@ def test_rebuilds_release_widgets_figures_fds_and_processes(
             app.rollover_s = None
             await _settled(app)                      # every old render task has ended
             await _rebuild(app, QUICK[0])
-            seen["dashboards"] = sum(d.lab is app.lab for d in list(dashboards))
+            seen["dashboards"] = sum(getattr(d.panel.control, "lab", None) is app.lab
+                                     for d in list(dashboards))
             seen["after"] = await _settled(app, want=seen["before"])
         finally:
             gc.enable()
