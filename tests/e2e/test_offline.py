@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import pytest
 
+from tests.e2e import live_canvas
 from tests.e2e.page import NotebookPage
 from tests.e2e.stage_checks import watch_outside
 
 pytestmark = pytest.mark.e2e
 
-#: A notebook with live widgets (ipympl canvases, buttons): the most the page has to load.
+#: A notebook with live widgets (the plot's live canvas, an anywidget whose JavaScript the
+#: kernel sends; buttons): the most the page has to load.
 NOTEBOOK = "02-live-divergence.ipynb"
 
 
@@ -23,7 +25,7 @@ def test_a_notebook_in_jupyterlab_loads_nothing_from_outside(notebook: NotebookP
     outside: list[str] = watch_outside(notebook.page)
     notebook.open(NOTEBOOK)
     notebook.run_all()
-    notebook.wait_streaming(min_paints=1)
+    live_canvas.wait_painting(notebook, min_paints=1)   # its widget code ran: all was loaded
     notebook.wait_run(timeout=180)
     assert outside == [], f"JupyterLab fetched from outside this machine: {outside}"
     assert notebook.problems() == []

@@ -127,11 +127,12 @@ def test_text_problems_sees_clipped_and_overlapping_text() -> None:
     assert "overlap: 'one label' and 'another one'" in problems
 
 
-def _dressed(offsets: dict[str, tuple[int, int]], room: tuple[int, int]) -> Any:
+def _dressed(offsets: dict[str, tuple[int, int]], room: tuple[int, int],
+             renderer: str = "auto") -> Any:
     """A plot and a tree as the stage dresses them, fed a few frames of synthetic data."""
     # Labelled by name, as the demo's samplers are (DemoApp.sample) and its replay is.
     source = figures.NamesOnly(SyntheticSource(offsets, samples=3000, chunk=300))
-    plot = DivergencePlot(source, CLOCKS, figsize=figures.PLOT_DESIGN_IN)
+    plot = DivergencePlot(source, CLOCKS, figsize=figures.PLOT_DESIGN_IN, renderer=renderer)
     tree = TreePlot(figsize=(5.6, 3.6), title="lineage tree")
     dash = SimpleNamespace(plot=plot, tree=tree, view=SimpleNamespace(hooks=[], views=[]))
     figures.dress(dash, figures.fit(room), window_s=60.0)
@@ -149,6 +150,27 @@ def test_the_stage_plot_reads_cleanly(scenario: str, room: tuple[int, int]) -> N
     text and off every other axes, at the sizes the stage uses."""
     dash = _dressed(SCENARIOS[scenario], room)
     try:
+        assert figures.text_problems(dash.plot.fig) == []
+    finally:
+        dash.plot.close()
+        dash.tree.close()
+
+
+@pytest.mark.parametrize("room", [(1920, 450), (1920, 291)])
+def test_the_canvas_rendered_stage_plot_fits_and_refits(room: tuple[int, int]) -> None:
+    """The same with the live canvas renderer (what a kernel with anywidget uses), and after
+    a resize to a shorter page (JupyterLab's is 291 px at 1920×1080): its figure is not
+    pyplot's, so GridSpec.update alone would not move its axes and the margins would walk
+    until matplotlib raised "bottom cannot be >= top"."""
+    dash = _dressed(SCENARIOS["a day ahead"], room, renderer="canvas")
+    try:
+        assert dash.plot.renderer == "canvas"
+        assert figures.text_problems(dash.plot.fig) == []
+        figures.resize(dash, figures.fit((room[0], 240)))
+        for _ in range(6):
+            dash.plot.frame()
+            for hook in dash.view.hooks:
+                hook()
         assert figures.text_problems(dash.plot.fig) == []
     finally:
         dash.plot.close()

@@ -115,8 +115,11 @@ def dress(dash: Any, fit: Fit, *, window_s: float,
             labels = _label_texts(plot.fig)
             if labels != last["labels"]:
                 last["labels"] = labels
-                if fit_margins(plot.fig) or lift_over_title(plot.status):
-                    _fit_plot(plot)
+                # Measured on a fresh Agg draw: the canvas renderer does not draw the figure
+                # in the kernel until a browser view asks for a background, and the sizes and
+                # positions of unlaid-out labels walked the margins into each other ("bottom
+                # cannot be >= top": the render loop died and the stage rebuilt every 4 s).
+                _fit_plot(plot, always=False)
                 last["redraws"] = plot.full_redraws
         now = time.monotonic()
         # A resize clears the browser's canvas; the plot sends frames all the time, the tree
@@ -150,11 +153,12 @@ def lift_over_title(text: Any) -> bool:
     return True
 
 
-def _fit_plot(plot: Any) -> None:
+def _fit_plot(plot: Any, *, always: bool = True) -> None:
     """Labels of ``plot`` (a DivergencePlot) inside its figure and clear of each other; redraws
-    when something moved."""
+    when something moved (or ``always``)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
+    moved = False
     for _ in range(3):   # each pass measures the labels the last one laid out
         # Agg's draw, not the canvas's: ipympl's would also send the frame to a view that may
         # not exist yet, which breaks it (views/_delivery.py).
@@ -163,7 +167,9 @@ def _fit_plot(plot: Any) -> None:
         lifted = status is not None and lift_over_title(status)
         if not (fit_margins(plot.fig) or lifted):
             break
-    plot.full_draw()
+        moved = True
+    if moved or always:
+        plot.full_draw()
 
 
 def _only(provider: Callable[[], Any], own: Callable[[], tuple[set[str], str | None]]
@@ -236,6 +242,13 @@ def fit_margins(fig: Any, *, pad: float = MARGIN_PX) -> bool:
             change["wspace"] = gap / max((total - (ncols - 1) * gap) / ncols, 1.0)
         if change:
             gs.update(**change)
+            # GridSpec.update moves the axes of pyplot's figures only (it walks
+            # _pylab_helpers.Gcf; matplotlib/gridspec.py); the live canvas's figure is not
+            # one (views/canvas.py: canvas_figure), so its axes are moved here, as update
+            # moves them. Without it the margins walked on every pass until "bottom cannot
+            # be >= top" killed the render loop (the stage rebuilt every few seconds).
+            for ax in axes:
+                ax._set_position(ax.get_subplotspec().get_position(fig))
             moved = True
     return moved
 
