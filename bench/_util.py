@@ -43,3 +43,15 @@ def table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> None:
         print("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
         if i == 0:
             print("  " + "  ".join("-" * w for w in widths))
+
+
+def browser_or_skip() -> str | None:
+    """The chromium the browser tests drive (tests/e2e/conftest.py: $TIMENS_LAB_CHROMIUM, else
+    /usr/bin/chromium, else PATH's) when Playwright is there too; else print why and None."""
+    from tests.e2e.conftest import INSTALL, _missing, chromium_path
+
+    problem = _missing()
+    if problem:
+        print(f"skipped: {problem} ({INSTALL})")
+        return None
+    return chromium_path()

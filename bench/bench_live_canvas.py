@@ -254,17 +254,13 @@ def run(browser: Any, tmp: Path) -> list[list[str]]:
 
 
 def main() -> None:
-    from bench._util import table
+    from bench._util import browser_or_skip, table
 
-    chromium = "/usr/bin/chromium"
-    if not Path(chromium).exists():
-        print(f"skipped: {chromium} not found (apt-get install chromium)")
+    chromium = browser_or_skip()
+    if chromium is None:
         return
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        print("skipped: playwright is not installed (pip install playwright)")
-        return
+    from playwright.sync_api import sync_playwright
+
     from tests.e2e.page import CHROMIUM_ARGS
 
     with tempfile.TemporaryDirectory(prefix="timens-canvas-") as tmp, sync_playwright() as p:

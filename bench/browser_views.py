@@ -36,7 +36,6 @@ import urllib.request
 from pathlib import Path
 
 RUN_S = 8.0
-CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 
@@ -187,7 +186,7 @@ def _output_text(page: object) -> str:
         "() => document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)').innerText"))
 
 
-def measure(fps_list: list[int]) -> None:
+def measure(fps_list: list[int], chromium: str) -> None:
     from playwright.sync_api import sync_playwright
 
     home = Path(tempfile.mkdtemp(prefix="timens-browser-"))
@@ -198,7 +197,7 @@ def measure(fps_list: list[int]) -> None:
     server = _start_server(root, home, port)
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            browser = p.chromium.launch(executable_path=chromium, args=ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 2400})
             page.add_init_script(COUNT_DRAWS)
             page.goto(f"http://127.0.0.1:{port}/lab/tree/views.ipynb?reset")
@@ -252,15 +251,12 @@ def measure(fps_list: list[int]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
-    if not Path(CHROMIUM).exists():
-        print(f"skipped: {CHROMIUM} not found (apt-get install chromium)")
+    from bench._util import browser_or_skip
+
+    chromium = browser_or_skip()
+    if chromium is None:
         return
-    try:
-        import playwright  # noqa: F401
-    except ImportError:
-        print("skipped: playwright is not installed (pip install playwright)")
-        return
-    measure([int(a) for a in args] or [12, 20, 30])
+    measure([int(a) for a in args] or [12, 20, 30], chromium)
 
 
 if __name__ == "__main__":
