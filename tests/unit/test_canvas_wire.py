@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from timens_lab.views.canvas_wire import Block, pack, to_pixels, unpack
+from timens_lab.views.canvas_wire import (Block, PixelMap, pack, pack_points, to_pixels,
+                                          unpack, unpack_points)
 from timens_lab.views.decimate import Envelope, EnvelopeRows
 from timens_lab.views.divergence_plot import DivergencePlot
 from timens_lab.views.synthetic import SyntheticSource
@@ -78,12 +79,16 @@ def test_columns_of_match_envelope_lines() -> None:
     assert (xa[0, 0], xb[0, 0], ya[0, 0], yb[0, 0]) == (0.05, 0.07, 1.0, 3.0)
     assert np.isnan(xa[0, 1:]).all() and np.isnan(ya[1, :5]).all()
     assert (xa[1, 5], ya[1, 5]) == (0.55, 2.0)
-    xm, _, ym, _ = rows.columns_of(0, 10, mean=True)
-    assert (xm[0, 0], ym[0, 0]) == (pytest.approx(0.06), 2.0)
+    first, last, mean, count = rows.columns_of(0, 10, mean=True)
+    assert (first[0, 0], last[0, 0], mean[0, 0], count[0, 0]) == (0.05, 0.07, 2.0, 2)
+    xs, ys = rows.envelopes[0].mean_line()     # drawn at the centre of [first, last]
+    assert (xs[0], ys[0]) == (pytest.approx((first[0, 0] + last[0, 0]) / 2), mean[0, 0])
+    assert np.isnan(count[0, 1:]).all() and count[1, 5] == 1
 
 
 def test_pixels_are_where_matplotlib_draws() -> None:
-    """to_pixels on a symlog axes equals ax.transData, with y counted from the top."""
+    """to_pixels on a symlog axes (PixelMap: the scale, then plain arithmetic) equals
+    ax.transData, with y counted from the top."""
     fig = Figure(figsize=(4, 3), dpi=100)
     ax = fig.add_subplot()
     ax.set_yscale("symlog", linthresh=1.0, linscale=0.5)
@@ -91,7 +96,7 @@ def test_pixels_are_where_matplotlib_draws() -> None:
     ax.set_ylim(-1e5, 1e5)
     x = np.array([[1.0, 2.0, np.nan]])
     y = np.array([[-3600.0, 0.5, np.nan]])
-    (out,) = to_pixels([Block(0, 0, x, x, y, y)], ax.transData, fig.bbox.height)
+    (out,) = to_pixels([Block(0, 0, x, x, y, y)], PixelMap.of(ax, fig.bbox.height))
     want = ax.transData.transform(np.column_stack((x[0, :2], y[0, :2])))
     assert np.allclose(out.xa[0, :2], want[:, 0])
     assert np.allclose(out.ya[0, :2], fig.bbox.height - want[:, 1])
@@ -111,9 +116,63 @@ def test_no_browser_view_no_messages() -> None:
     plot.close()
 
 
-def test_canvas_plot_sends_keyframe_then_only_changed_columns() -> None:
+def test_pack_points_round_trips() -> None:
+    rng = np.random.default_rng(8)
+    a = tuple(rng.normal(size=4) for _ in range(5))
+    b = tuple(rng.normal(size=2) for _ in range(7))
+    header, data = pack_points([(0, 0, a), (2, 1, b)])
+    (c0, r0, fa), (c1, r1, fb) = unpack_points(header, data)
+    assert (c0, r0, fa.shape, c1, r1, fb.shape) == (0, 0, (5, 4), 2, 1, (7, 2))
+    assert np.allclose(fa, np.stack(a), atol=1e-6) and np.allclose(fb, np.stack(b), atol=1e-6)
+    assert pack_points([]) == (b"", b"")
+
+
+def _keyframe_columns(sent: list[tuple[dict, list[bytes]]]) -> tuple[dict, dict[int, np.ndarray]]:
+    """The last keyframe's meta and every series' columns (columns × 4, NaN where empty)."""
+    meta, (header, data) = [m for m in sent if m[0]["type"] == "key"][-1]
+    cols = {i: np.full((s["columns"], 4), np.nan) for i, s in enumerate(meta["series"])}
+    for sid, c0, v in unpack(header, data):
+        cols[sid][c0:c0 + len(v)] = v
+    return meta, cols
+
+
+def _fold(cols: dict[int, np.ndarray], meta: dict, points: list[tuple[int, int, np.ndarray]]
+          ) -> None:
+    """What static/canvas.js does with a delta's points, point by point (its fold()), on the
+    keyframe's columns: first/last x, the pixel of the smallest value (largest y) and of the
+    largest, and a mean line's running mean over its count."""
+    kinds = {i: s["kind"] for i, s in enumerate(meta["series"])}
+
+    def fold(sid: int, col: int, x: float, lo: float, hi: float, mid: float | None) -> None:
+        c = cols[sid][col]
+        if kinds[sid] == 1:     # LINE_MEAN: (first, last, mean, count)
+            if np.isnan(c[0]):
+                c[:] = (x, x, mid, 1)
+            else:
+                c[:] = (min(c[0], x), max(c[1], x), (c[2] * c[3] + mid) / (c[3] + 1), c[3] + 1)
+        elif np.isnan(c[0]):
+            c[:] = (x, x, lo, hi)
+        else:
+            c[:] = (min(c[0], x), max(c[1], x), max(c[2], lo), min(c[3], hi))
+
+    for clock, role, f in points:
+        g = meta["groups"][clock]
+        for p in f.T:
+            row, col = int(p[0]), int(p[1])
+            if role == 0:
+                fold(g["offset"] + row, col, p[2], p[3], p[3], None)
+            else:
+                fold(g["resid"] + row, col, p[2], p[5], p[5], p[5])
+                fold(g["band"], col, p[2], p[3], p[4], None)
+                if row == g["selRow"]:
+                    fold(g["sel"], col, p[2], p[3], p[4], None)
+
+
+def test_canvas_plot_sends_keyframe_then_new_points() -> None:
     """With a browser view, the first frame is background + keyframe; later frames are deltas
-    whose columns are the new data's and whose y pixels are the configured offsets'."""
+    of the new measurements as points: at the configured offsets' pixels, in time order, and
+    folded into the keyframe's columns as the browser folds them they give the columns the
+    kernel's own envelopes give (the next keyframe), so live frames and keyframes agree."""
     source = SyntheticSource({"a": (5 * S, 5 * S), "b": (-2 * S, 3600 * S)}, samples=4000,
                              chunk=1000, rate_hz=1000.0, seed=2)
     plot = DivergencePlot(source, renderer="canvas")
@@ -122,33 +181,40 @@ def test_canvas_plot_sends_keyframe_then_only_changed_columns() -> None:
     canvas.send = lambda content, buffers=None: sent.append((content, buffers or []))
     canvas._on_msg(None, {"type": "hello", "id": "v"}, [])
     plot.frame()
+    plot.select("b")           # its own band too
     canvas._on_msg(None, {"type": "stats", "id": "v", "raf": 60.0, "painted": 30.0}, [])
     plot.settle(headroom=3.0)
     assert [m[0]["type"] for m in sent][:2] == ["bg", "key"]
-    key = [m for m in sent if m[0]["type"] == "key"][-1]
-    series = key[0]["series"]
-    assert sum(1 for s in series if s["kind"] == 0) == 2 * 3   # offset lines: 2 ns × 3 clocks
+    meta, before = _keyframe_columns(sent)
+    assert sum(1 for s in meta["series"] if s["kind"] == 0) == 2 * 3   # offset lines: 2 ns × 3
+    assert meta["groups"][0]["selRow"] == 1 and meta["groups"][0]["sel"] >= 0
     sent.clear()
     source.chunk = 50
     canvas._on_msg(None, {"type": "stats", "id": "v", "raf": 60.0, "painted": 30.0}, [])
     plot.frame()
     (content, (header, data)), = sent
     assert content["type"] == "delta" and content["status"].startswith("frame")
-    entries = unpack(header, data)
-    # 50 ms of new data: a few of the keyframe's ~170 columns per series
-    assert len(entries) > 0 and all(len(v) <= 20 for _, _, v in entries)
-    assert all(s["columns"] > 100 for s in series)
-    # monotonic offset lines sit at the configured offsets' pixels (±1 px: 50 ns noise)
+    assert content["t"] == pytest.approx(plot.feed.t_max())
+    points = unpack_points(header, data)
+    assert sorted((c, r) for c, r, _ in points) == [(i, r) for i in range(3) for r in (0, 1)]
+    for _, role, f in points:
+        assert f.shape[0] == (5 if role == 0 else 7)
+        assert 80 <= f.shape[1] <= 100            # 50 ms of 2 namespaces at 1 kHz
+        assert np.all(np.diff(f[-1]) >= 0)        # in time order (the browser plays them out)
+    # monotonic offset points sit at the configured offsets' pixels (±1 px: 50 ns noise)
     h = plot.fig.bbox.height
     ax = plot.ax_offset[0]
-    for cid, off in (("a", 5.0), ("b", -2.0)):
-        sid = next(i for i, s in enumerate(series) if s["kind"] == 0 and s["axes"] == 0
-                   and s["color"].startswith(_rgb(plot.colours[cid])))
-        cols = [v for s, _, v in entries if s == sid]
-        assert cols, f"no delta for {cid}'s offset line"
+    offset0 = next(f for c, r, f in points if (c, r) == (0, 0))
+    for row, (cid, off) in enumerate((("a", 5.0), ("b", -2.0))):
         want = h - ax.transData.transform((1.0, off))[1]
-        got = np.concatenate(cols)[:, 2:]
-        assert np.nanmax(np.abs(got - want)) < 1.0
+        ys = offset0[3][offset0[0] == row]
+        assert len(ys) and np.abs(ys - want).max() < 1.0, cid
+    _fold(before, meta, points)
+    sent.clear()
+    plot.canvas_frames.keyframe(background=False)
+    _, after = _keyframe_columns(sent)
+    for sid in before:
+        assert np.allclose(before[sid], after[sid], rtol=1e-5, atol=0.02, equal_nan=True), sid
     plot.close()
 
 

@@ -32,6 +32,7 @@ up to 2**53 ns (104 days), and to float64 precision beyond.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -49,6 +50,9 @@ _TICKS_NS = (1_000_000, 3_333_334, 4_000_000, 10_000_000)
 #: interrupted mid-read and is not used to interpolate (see _without_wide_sandwiches).
 WIDE_FACTOR = 8.0
 WIDE_MIN_NS = 500.0
+#: Column of each field in a record's int64 words (RECORD_DTYPE is eight 8-byte fields).
+_COLUMN = {name: i for i, name in enumerate(RECORD_DTYPE.names or ())}
+_RT0, _RT1 = _COLUMN["rt0"], _COLUMN["rt1"]
 
 
 class Divergence(NamedTuple):
@@ -71,6 +75,15 @@ class Summary(NamedTuple):
     within_bound: float     # fraction of samples with |measured − configured| <= err
 
 
+class Divergences(NamedTuple):
+    """Per-sample offsets of several clocks of one batch of records, aligned with the records."""
+
+    index: np.ndarray       # intp: the records used, positions in ns_records (rt1 >= rt0)
+    t_ns: np.ndarray        # int64: their REALTIME midpoints
+    offset_ns: np.ndarray   # float64, clocks × records: NaN where that clock gives nothing
+    err_ns: np.ndarray      # float64, clocks × records: the bound (NaN likewise)
+
+
 def divergence(ns_records: np.ndarray, host_records: np.ndarray, clock: str, *,
                resolution_ns: int | None = None) -> Divergence:
     """Offset of ``clock`` in the namespace records against the host records, per sample.
@@ -89,57 +102,127 @@ def divergence(ns_records: np.ndarray, host_records: np.ndarray, clock: str, *,
     Raises:
         ValueError: unknown clock or records of another dtype.
     """
-    if clock not in CLOCKS:
-        raise ValueError(f"unknown clock {clock!r}; expected one of {', '.join(CLOCKS)}")
+    d = divergences(ns_records, host_records, (clock,),
+                    resolution_ns=None if resolution_ns is None else {clock: resolution_ns})
+    used = np.isfinite(d.offset_ns[0])
+    return Divergence(d.t_ns[used], d.offset_ns[0][used], d.err_ns[0][used])
+
+
+def divergences(ns_records: np.ndarray, host_records: np.ndarray, clocks: Sequence[str], *,
+                resolution_ns: Mapping[str, int] | None = None) -> Divergences:
+    """:func:`divergence` of several clocks at once, aligned with the records.
+
+    What depends only on the REALTIME sandwiches (which host samples bracket each record, where
+    in the bracket it falls) is computed once for every clock whose host samples are the same
+    (all of them, unless the host lacks a clock in some records): a live plot calls this for
+    every frame, and per-clock calls cost mostly numpy's per-call overhead. Each clock's row
+    equals what :func:`divergence` gives for that clock, with NaN where it leaves a record out.
+    """
+    for clock in clocks:
+        if clock not in CLOCKS:
+            raise ValueError(f"unknown clock {clock!r}; expected one of {', '.join(CLOCKS)}")
     for name, recs in (("ns_records", ns_records), ("host_records", host_records)):
         if recs.dtype != RECORD_DTYPE:
             raise ValueError(f"{name} must be RECORD_DTYPE records, not {recs.dtype}")
-    field = "rt0" if clock == "realtime" else clock
+    fields = ["rt0" if clock == "realtime" else clock for clock in clocks]
+    # As int64 matrices, a column per field: indexing a structured array costs microseconds
+    # per field and per fancy index, which is most of the cost of a live frame's batch.
+    ns_words, host_words = _words(ns_records), _words(host_records)
     # A sandwich with rt1 < rt0 straddles REALTIME being set backwards: it bounds nothing.
-    ns = ns_records[(ns_records[field] != MISSING) & (ns_records["rt1"] >= ns_records["rt0"])]
-    host = host_records[(host_records[field] != MISSING)
-                        & (host_records["rt1"] >= host_records["rt0"])]
-    host = _without_wide_sandwiches(host)
-    if len(host) < 2 or len(ns) == 0:
-        return _empty()
-    coarse = clock in COARSE_CLOCKS
+    sane = ns_words[:, _RT1] >= ns_words[:, _RT0]
+    index = np.arange(len(ns_words)) if sane.all() else np.flatnonzero(sane)
+    ns = ns_words if len(index) == len(ns_words) else ns_words[index]
+    nmid = ns[:, _RT0] + (ns[:, _RT1] - ns[:, _RT0]) // 2
+    offset: np.ndarray | None = None     # made on first use (most often: never, see below)
+    err: np.ndarray | None = None
     # A coarse clock's bound is a tick, or the longest lag actually seen if a tick came late.
-    res = float(max(resolution_ns or 0, estimate_resolution(ns_records, host_records, clock,
-                                                            round_up=resolution_ns is None))
-                ) if coarse else 0.0
+    given = resolution_ns or {}
+    res = np.array([float(max(given.get(clock) or 0, estimate_resolution(
+        ns_records, host_records, clock, round_up=given.get(clock) is None)))
+        if clock in COARSE_CLOCKS else 0.0 for clock in clocks])
+    coarse = np.array([clock in COARSE_CLOCKS for clock in clocks])
+    host_sane = host_words[:, _RT1] >= host_words[:, _RT0]
+    for mask, members in _host_groups(host_words, host_sane, fields):
+        host = host_words if mask is None else host_words[mask]
+        host = _without_wide_sandwiches(host)
+        if len(host) < 2 or len(ns) == 0:
+            continue
+        hmid = host[:, _RT0] + (host[:, _RT1] - host[:, _RT0]) // 2
+        if np.any(np.diff(hmid) < 0):  # REALTIME was set backwards mid-run: keep time order
+            order = np.argsort(hmid, kind="stable")
+            host, hmid = host[order], hmid[order]
+        j = np.searchsorted(hmid, nmid, side="right") - 1
+        j[nmid == hmid[-1]] = len(hmid) - 2      # the last host midpoint closes the last bracket
+        inside = (j >= 0) & (j <= len(hmid) - 2)
+        if inside.all():
+            pos, sub = slice(None), ns
+        else:
+            pos = np.flatnonzero(inside)
+            if not len(pos):
+                continue
+            sub, j = ns[pos], j[pos]
+        # λ: where m_i falls between M_j and M_{j+1}, from small int64 differences.
+        h_rt0, s_rt0 = host[:, _RT0], sub[:, _RT0]
+        v = (host[:, _RT1] - h_rt0) / 2.0
+        w = (sub[:, _RT1] - s_rt0) / 2.0
+        vj, vk = v[j], v[j + 1]
+        num = (s_rt0 - h_rt0[j]).astype(np.float64) + (w - vj)
+        den = (h_rt0[j + 1] - h_rt0[j]).astype(np.float64) + (vk - vj)
+        lam = np.clip(np.divide(num, den, out=np.zeros_like(num), where=den > 0), 0.0, 1.0)
+        spread = w + (1.0 - lam) * vj + lam * vk
+        # Every member clock at once, a row each. Host series e = (clock − rt0) − v, kept as
+        # int64 part b and float half-width v.
+        cols = [_COLUMN[fields[k]] for k in members]
+        b = (host[:, cols] - h_rt0[:, None]).T                   # clocks × host samples
+        bj, bk = b[:, j], b[:, j + 1]
+        de = (bk - bj).astype(np.float64) - (vk - vj)             # e_{j+1} − e_j
+        off = (sub[:, cols].T - s_rt0 - bj).astype(np.float64) - w + vj - lam * de
+        bound = spread + res[members, None]
+        # a coarse series is a sawtooth: its bends are the tick, already in res
+        if not coarse[members].all():
+            bends = _bend_bound(b, h_rt0, v)
+            bends[coarse[members]] = 0.0
+            bound = bound + np.maximum(bends[:, j], bends[:, j + 1])
+        missing = sub[:, cols].T == MISSING
+        if missing.any():
+            off[missing] = np.nan
+            bound[missing] = np.nan
+        if isinstance(pos, slice) and len(members) == len(fields):
+            offset, err = off, bound     # every record, every clock: the usual live frame
+            continue
+        if offset is None or err is None:
+            offset = np.full((len(fields), len(ns)), np.nan)
+            err = np.full((len(fields), len(ns)), np.nan)
+        offset[np.ix_(members, np.arange(len(ns))[pos])] = off
+        err[np.ix_(members, np.arange(len(ns))[pos])] = bound
+    if offset is None or err is None:
+        offset = np.full((len(fields), len(ns)), np.nan)
+        err = np.full((len(fields), len(ns)), np.nan)
+    return Divergences(index, nmid, offset, err)
 
-    hmid = host["rt0"] + (host["rt1"] - host["rt0"]) // 2
-    if np.any(np.diff(hmid) < 0):  # REALTIME was set backwards mid-run: keep time order
-        order = np.argsort(hmid, kind="stable")
-        host, hmid = host[order], hmid[order]
-    nmid = ns["rt0"] + (ns["rt1"] - ns["rt0"]) // 2
 
-    j = np.searchsorted(hmid, nmid, side="right") - 1
-    j[nmid == hmid[-1]] = len(hmid) - 2      # the last host midpoint closes the last bracket
-    inside = (j >= 0) & (j <= len(hmid) - 2)
-    ns, nmid, j = ns[inside], nmid[inside], j[inside]
-    if len(ns) == 0:
-        return _empty()
+def _words(records: np.ndarray) -> np.ndarray:
+    """``RECORD_DTYPE`` records as an int64 matrix, a column per field (a view when it can)."""
+    return np.ascontiguousarray(records).view(np.int64).reshape(len(records), len(_COLUMN))
 
-    # Host series e = (clock − rt0) − v, kept as int64 part b and float half-width v.
-    b = host[field] - host["rt0"]
-    v = (host["rt1"] - host["rt0"]) / 2.0
-    w = (ns["rt1"] - ns["rt0"]) / 2.0
-    a = ns[field] - ns["rt0"]
-    bj, bk, vj, vk = b[j], b[j + 1], v[j], v[j + 1]
 
-    # λ: where m_i falls between M_j and M_{j+1}, from small int64 differences.
-    num = (ns["rt0"] - host["rt0"][j]).astype(np.float64) + (w - vj)
-    den = (host["rt0"][j + 1] - host["rt0"][j]).astype(np.float64) + (vk - vj)
-    lam = np.clip(np.divide(num, den, out=np.zeros_like(num), where=den > 0), 0.0, 1.0)
-
-    de = (bk - bj).astype(np.float64) - (vk - vj)             # e_{j+1} − e_j
-    offset = (a - bj).astype(np.float64) - w + vj - lam * de
-    err = w + (1.0 - lam) * vj + lam * vk + res
-    if not coarse:  # a coarse series is a sawtooth: its bends are the tick, already in res
-        bends = _bend_bound(b, host["rt0"], v)
-        err += np.maximum(bends[j], bends[j + 1])
-    return Divergence(nmid.astype(np.int64), offset, err)
+def _host_groups(host: np.ndarray, sane: np.ndarray,
+                 fields: Sequence[str]) -> list[tuple[np.ndarray | None, list[int]]]:
+    """The clocks (indices into ``fields``) that share the same usable host samples (rows of
+    the int64 matrix ``host``), with the mask of those samples (None: all of them)."""
+    groups: list[tuple[np.ndarray | None, list[int]]] = []
+    for k, field in enumerate(fields):
+        mask: np.ndarray | None = sane & (host[:, _COLUMN[field]] != MISSING)
+        if mask is not None and mask.all():
+            mask = None
+        for other, members in groups:
+            if (other is None and mask is None) or (
+                    other is not None and mask is not None and np.array_equal(other, mask)):
+                members.append(k)
+                break
+        else:
+            groups.append((mask, [k]))
+    return groups
 
 
 def summary(div: Divergence, configured_ns: int | None = None) -> Summary:
@@ -185,20 +268,20 @@ def estimate_resolution(ns_records: np.ndarray, host_records: np.ndarray, clock:
 
 
 def _without_wide_sandwiches(host: np.ndarray) -> np.ndarray:
-    """Host samples minus those whose sandwich was preempted (wider than WIDE_FACTOR × the
+    """Host samples (rows of an int64 record matrix) minus those whose sandwich was preempted (wider than WIDE_FACTOR × the
     median and WIDE_MIN_NS): such a sample knows its clock only to within milliseconds, and a
     free-running namespace sampler may put thousands of records into its two brackets. Its
     narrow neighbours bracket them instead (the bend term still watches that longer span)."""
     if len(host) < 3:
         return host
-    width = host["rt1"] - host["rt0"]
+    width = host[:, _RT1] - host[:, _RT0]
     limit = max(WIDE_FACTOR * float(np.median(width)), WIDE_MIN_NS)
     keep = width <= limit
     return host if keep.all() else host[keep]
 
 
 def _bend_bound(b: np.ndarray, rt0: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Per host sample k: a bound on how much the host series departs from a straight line
+    """Per host sample k (the last axis of ``b``; one row per clock): a bound on how much the host series departs from a straight line
     through k's neighbours, where it visibly does; 0 where the bend is within the noise.
 
     ``bend_k = |Δe_k − Δe_{k−1} · Δt_k / Δt_{k−1}|`` is 0 for a linear series, and the half-
@@ -207,16 +290,16 @@ def _bend_bound(b: np.ndarray, rt0: np.ndarray, v: np.ndarray) -> np.ndarray:
     at most ``bend_k + noise_k``, which is what the samples next to k get added to their bound.
     Steps smaller than the noise (a few half-widths, ~100 ns) go unnoticed.
     """
-    out = np.zeros(len(b))
-    if len(b) < 3:
+    out = np.zeros(b.shape)
+    if b.shape[-1] < 3:
         return out
     dv = v[1:] - v[:-1]
     dt = (rt0[1:] - rt0[:-1]).astype(np.float64) + dv       # M_{k+1} − M_k
-    de = (b[1:] - b[:-1]).astype(np.float64) - dv           # e_{k+1} − e_k
+    de = (b[..., 1:] - b[..., :-1]).astype(np.float64) - dv  # e_{k+1} − e_k
     r = np.divide(dt[1:], dt[:-1], out=np.ones_like(dt[1:]), where=dt[:-1] > 0)
-    bend = np.abs(de[1:] - de[:-1] * r)
+    bend = np.abs(de[..., 1:] - de[..., :-1] * r)
     noise = v[2:] + v[1:-1] * (1.0 + r) + v[:-2] * r
-    out[1:-1] = np.where(bend > noise, bend + noise, 0.0)
+    out[..., 1:-1] = np.where(bend > noise, bend + noise, 0.0)
     return out
 
 

@@ -4,17 +4,19 @@ ipympl ships a PNG of the figure for every frame, so the cost of a frame — Agg
 encoding, the browser decoding — grows with the figure's size, and the kernel drew 7.5 frames a
 second for 16 namespaces (issue 17). Here matplotlib draws only what changes rarely (axes,
 ticks, labels, legend, reference lines: the *background*, a PNG sent when the limits or the
-layout change), and the data travel as per-pixel-column quadruples (canvas_wire.py): a frame
-costs the kernel the columns that changed, a few kB, whatever the figure's size. The browser
-(static/canvas.js) paints on ``requestAnimationFrame`` whatever data is newest.
+layout change), and the data travel as pixel columns in keyframes and as new points in
+deltas (canvas_wire.py): a message costs the kernel a few kB whatever the figure's size. The
+browser (static/canvas.js) folds and paints on ``requestAnimationFrame``.
 
 :class:`LiveCanvas` is at once an ipywidgets DOM widget and the figure's matplotlib canvas (Agg,
 as ipympl's Canvas is both): ``fig.canvas`` is what callers already display (the dashboard, the
 demo, :class:`~timens_lab.views.live.LiveView`), and ``savefig``/``png_bytes`` still render the
 whole figure through Agg, for snapshots, the static site and PNG export.
 
-Pacing: each browser view reports its animation-frame rate once a second; the plot sends at
-that rate unless its own cost says otherwise (divergence_plot.py, ``pace``). The JavaScript is
+Pacing: the plot sends up to 20 messages a second, fewer if its own cost says so
+(divergence_plot.py, ``pace``); the browser plays each message's points out over the interval
+and paints on every animation frame that has new ones (static/canvas.js), so its frame rate is
+its own. Each view reports its animation-frame and paint rates once a second. The JavaScript is
 package data, sent as the widget's ES module: nothing is loaded from a CDN, so JupyterLab and
 Voilà work offline (anywidget's own front end ships in its wheel as a lab extension).
 """
@@ -118,8 +120,9 @@ class LiveCanvas(anywidget.AnyWidget, FigureCanvasAgg):  # type: ignore[misc]
         self.want_key = False
         self._post({"type": "key", **meta}, [header, data])
 
-    def send_delta(self, status: str, header: bytes, data: bytes) -> None:
-        self._post({"type": "delta", "status": status}, [header, data])
+    def send_delta(self, status: str, t: float, header: bytes, data: bytes) -> None:
+        """New points (canvas_wire.pack_points); ``t``: the newest data time, s."""
+        self._post({"type": "delta", "status": status, "t": t}, [header, data])
 
     # --- saved notebooks
 

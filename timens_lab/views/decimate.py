@@ -171,13 +171,16 @@ class EnvelopeRows:
 
     def columns_of(self, c0: int, c1: int, *, mean: bool) -> tuple[np.ndarray, ...]:
         """Every row's columns ``[c0, c1)`` as (xa, xb, ya, yb), rows × columns, NaN where
-        empty: (first x, last x, min, max), or with ``mean`` (centre x, centre x, mean, mean)."""
+        empty: (first x, last x, min, max), or with ``mean`` (first x, last x, mean, count of
+        points: what :meth:`Envelope.mean_line` draws at the centre, and what folding more
+        points into the mean needs)."""
         a_lo, a_hi, a_first, a_last, a_sum, a_count = (a[:, c0:c1] for a in self._arrays[:6])
         if mean:
+            some = a_count > 0
             with np.errstate(invalid="ignore", divide="ignore"):
                 y = a_sum / a_count                      # 0/0: NaN, an empty column
-                x = np.where(a_count > 0, (a_first + a_last) / 2, np.nan)
-            return x, x, y, y
+            return (np.where(some, a_first, np.nan), np.where(some, a_last, np.nan), y,
+                    np.where(some, a_count, np.nan))
         filled = np.isfinite(a_lo)
         return (np.where(filled, a_first, np.nan), np.where(filled, a_last, np.nan),
                 np.where(filled, a_lo, np.nan), np.where(filled, a_hi, np.nan))

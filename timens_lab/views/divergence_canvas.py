@@ -4,9 +4,17 @@ Series per clock, in drawing order (the matplotlib artists' zorder): the grey ba
 every namespace's residual ± error, the selected namespace's own band, the residual mean line
 of each namespace, then (in the offset axes) each namespace's min/max offset line. Colours and
 widths are those of the matplotlib artists (divergence_plot.py), so the live picture and the
-final PNG agree. The envelopes come from the same :class:`DivergenceFeed` as the matplotlib
-path; only the columns each frame changed are sent (``EnvelopeRows.dirty``), one block of
-rows per clock and role, so a frame costs a few numpy calls per clock.
+final PNG agree.
+
+A *keyframe* carries every column of every series, reduced by the same
+:class:`DivergenceFeed` as the matplotlib path (its envelopes), with the layout. A *delta*
+carries the offsets measured since the last message as points (already in CSS pixels, each with
+its pixel column and its time), a block per clock and role (canvas_wire.py ``pack_points``):
+the browser folds them into its columns exactly as the feed's envelopes fold them (first/last x,
+min/max y, running mean), and plays them out at the pace they were measured, a message interval
+behind, so every animation frame paints new samples whatever the kernel's message rate. A
+delta costs the kernel a few numpy calls per clock, whatever the number of namespaces or
+columns.
 """
 
 from __future__ import annotations
@@ -18,7 +26,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-from .canvas_wire import BAND, LINE_MEAN, LINE_MINMAX, Block, css_colour, pack, to_pixels
+from ..offsets import NSEC
+from .canvas_wire import (BAND, LINE_MEAN, LINE_MINMAX, Block, PixelMap, css_colour, pack,
+                          pack_points, to_pixels)
 
 if TYPE_CHECKING:  # pragma: no cover
     from .canvas import LiveCanvas
@@ -56,6 +66,9 @@ class CanvasFrames:
         self.missed = True          # frames went by unsent: the next message is a keyframe
         self.keyframes = 0
         self.deltas = 0
+        #: per axes (offset axes, then residual axes), data → pixels as of the last keyframe
+        self.maps: list[PixelMap] = []
+        plot.feed.keep_fresh = True
 
     # --- keyframes
 
@@ -75,6 +88,7 @@ class CanvasFrames:
         """Layout, styles and every column; the background first if asked (or stale)."""
         fig = self.plot.fig
         self.size = (fig.bbox.width, fig.bbox.height)
+        self._forget_fresh()   # the keyframe's columns hold them
         if not self.canvas.viewed:
             self.background_stale |= background
             self.missed = True
@@ -89,6 +103,8 @@ class CanvasFrames:
         n = len(plot.clocks)
         axes = [*plot.ax_offset, *plot.ax_resid]
         rects = [[a.bbox.x0, h - a.bbox.y1, a.bbox.width, a.bbox.height] for a in axes]
+        self.maps = [PixelMap.of(a, h) for a in axes]
+        groups: list[dict[str, Any] | None] = []
         px = fig.dpi / 72.0
         styles: list[dict[str, Any]] = []
         self.layout, blocks = [], []
@@ -103,6 +119,7 @@ class CanvasFrames:
             block = plot.feed._block(clock)
             if block is None:
                 self.layout.append((-1, None, -1, -1, 0))
+                groups.append(None)
                 continue
             line, resid, _rows = block
             cols = line.columns
@@ -117,13 +134,18 @@ class CanvasFrames:
             for cid in plot.order:
                 add(i, LINE_MINMAX, "offset", cid, cols)
             self.layout.append((band, sel, first_resid, first_offset, len(plot.order)))
+            groups.append({"band": band, "sel": -1 if sel is None else sel,
+                           "selRow": _rows.get(plot.selected, -1) if sel is not None else -1,
+                           "resid": first_resid, "offset": first_offset,
+                           "rows": len(plot.order), "columns": cols})
             line.dirty()
             resid.dirty()
             blocks.append(self._blocks(i, 0, cols, 0, cols))
         header, data = pack(self._pixels(blocks))
         status = plot.status
         box = status.get_window_extent(self.canvas.get_renderer())
-        meta = {"size": [w, h], "axes": rects, "series": styles,
+        meta = {"size": [w, h], "axes": rects, "series": styles, "groups": groups,
+                "t": plot.feed.t_max() or 0.0,
                 "status": {"text": status.get_text(), "x": box.x0, "y": h - box.y0,
                            "font": f"{status.get_fontsize() * px:.1f}px sans-serif"}}
         self.canvas.send_key(meta, header, data)
@@ -151,27 +173,56 @@ class CanvasFrames:
     # --- deltas
 
     def delta(self) -> None:
-        """The columns that changed since the last message, and the status line."""
+        """The offsets measured since the last message, as points, and the status line."""
         if not self.canvas.viewed:
+            self._forget_fresh()
             self.missed = True
             return
         if self.canvas.want_key or self.missed:   # a new view, or one back after a silence
             self.keyframe(background=False)
             return
         plot = self.plot
-        blocks = []
+        blocks: list[tuple[int, int, tuple[np.ndarray, ...]]] = []
         for i, clock in enumerate(plot.clocks):
+            fresh = plot.feed.take_fresh(clock)
             block = plot.feed._block(clock)
-            if block is None or i >= len(self.layout) or self.layout[i][4] != len(block[2]):
-                continue   # a namespace arrived: a keyframe is on its way
-            line, resid = block[0].dirty(), block[1].dirty()
-            if line is None and resid is None:
-                continue
-            blocks.append(self._blocks(i, *(line or (0, 0)), *(resid or (0, 0))))
+            if fresh is None or block is None or i >= len(self.layout) or \
+                    self.layout[i][4] != len(block[2]):
+                continue   # nothing new, or a namespace arrived: a keyframe is on its way
+            blocks += self._points(i, block[0], fresh)
         plot._update_status()
-        header, data = pack(self._pixels(blocks))
-        self.canvas.send_delta(plot.status.get_text(), header, data)
+        header, data = pack_points(blocks)
+        self.canvas.send_delta(plot.status.get_text(), plot.feed.t_max() or 0.0, header, data)
         self.deltas += 1
+
+    def _points(self, i: int, line: Any, fresh: tuple[np.ndarray, ...]
+                ) -> list[tuple[int, int, tuple[np.ndarray, ...]]]:
+        """Clock ``i``'s new offsets as the points of its two blocks: (row, column, x, y, t) in
+        the offset axes and (row, column, x, y of residual − err, of + err, of the residual, t)
+        in the residual axes, in time order; points outside the columns are left out, as the
+        envelopes leave them out (decimate.py)."""
+        rows, t, off, err = fresh
+        inside = (t >= line.x0) & (t <= line.x1) & (rows < line.rows)
+        if not inside.all():
+            rows, t, off, err = rows[inside], t[inside], off[inside], err[inside]
+        if not len(t):
+            return []
+        order = np.argsort(t, kind="stable")
+        rows, t, off, err = rows[order], t[order], off[order], err[order]
+        col = ((t - line.x0) * (line.columns / (line.x1 - line.x0))).astype(np.intp)
+        np.minimum(col, line.columns - 1, out=col)
+        res = off - self.plot.feed.histories[self.plot.clocks[i]].ref[rows]
+        top, bottom = self.maps[i], self.maps[len(self.plot.clocks) + i]
+        with np.errstate(invalid="ignore"):
+            y_off = top.y(off / NSEC)
+            y_res = bottom.y(np.concatenate((res - err, res + err, res)))
+        n = len(t)
+        return [(i, 0, (rows, col, top.x(t), y_off, t)),
+                (i, 1, (rows, col, bottom.x(t), y_res[:n], y_res[n:2 * n], y_res[2 * n:], t))]
+
+    def _forget_fresh(self) -> None:
+        for clock in self.plot.clocks:
+            self.plot.feed.take_fresh(clock)
 
     # --- columns
 
@@ -192,22 +243,26 @@ class CanvasFrames:
                 r = rows[plot.selected]
                 cols = resid.columns_of(r0, r1, mean=False)
                 out.append(("resid", Block(sel, r0, *(a[r:r + 1] for a in cols))))
-            out.append(("resid", Block(first_resid, r0, *resid.columns_of(r0, r1, mean=True))))
+            out.append(("mean", Block(first_resid, r0, *resid.columns_of(r0, r1, mean=True))))
         if l1 > l0:
             out.append(("offset", Block(first_offset, l0, *line.columns_of(l0, l1, mean=False))))
         return out
 
     def _pixels(self, per_clock: list[list[tuple[str, Block]]]) -> list[Block]:
-        """Data → CSS pixels, one transform call per axes."""
-        plot = self.plot
-        h = plot.fig.bbox.height
+        """Data → CSS pixels. A mean line's columns leave as (first x, last x, mean, count):
+        the browser keeps folding new points into that mean (canvas.js)."""
+        n = len(self.plot.clocks)
         out = []
         for tagged in per_clock:
             if not tagged:
                 continue
             i = self._clock_of(tagged[0][1].series)
-            for role, ax in (("offset", plot.ax_offset[i]), ("resid", plot.ax_resid[i])):
-                out += to_pixels([b for r, b in tagged if r == role], ax.transData, h)
+            out += to_pixels([b for r, b in tagged if r == "offset"], self.maps[i])
+            out += to_pixels([b for r, b in tagged if r == "resid"], self.maps[n + i])
+            for role, b in tagged:
+                if role == "mean":
+                    (px,) = to_pixels([b._replace(yb=b.ya)], self.maps[n + i])
+                    out.append(px._replace(yb=b.yb))
         return out
 
     def _clock_of(self, sid: int) -> int:

@@ -7,11 +7,12 @@ namespace's samples in one columnar :class:`ClockHistory`, tagged by row) and re
 plot's pixel columns (decimate.py), incrementally while the x limits hold. The same feed drives both
 renderers of the divergence plot (matplotlib and the browser canvas).
 
-Per frame the cost is a fixed handful of numpy calls per clock, not per namespace: one
-divergence() call, one append and one fold into an
-:class:`~timens_lab.views.decimate.EnvelopeRows` block per clock. Per-namespace calls cost
-~0.25 ms each in numpy overhead: a frame of 16 namespaces × 3 clocks went from 14 ms of CPU to
-a few, which is what lets the canvas renderer run at the browser's frame rate.
+Per frame the cost is a fixed handful of numpy calls, not per namespace: one divergences()
+call for every clock (what only depends on the REALTIME sandwiches is computed once), then per
+clock one append and one fold into its :class:`~timens_lab.views.decimate.EnvelopeRows`
+blocks. numpy costs a few µs per call whatever the size, so the number of calls is the cost: a
+frame of 16 namespaces × 3 clocks took 14 ms with calls per namespace, 4.5 ms with calls per
+clock, and what is left now lets the canvas renderer follow the browser's frame rate.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import dataclasses
 
 import numpy as np
 
-from ..clocks.divergence import divergence
+from ..clocks.divergence import divergences
 from ..offsets import NSEC
 from ..source import HOST, MISSING, RECORD_DTYPE, Channel, Source, configured_offset
 from .decimate import Envelope, EnvelopeRows
@@ -113,6 +114,10 @@ class DivergenceFeed:
         self._t0_ns: int | None = None
         #: per clock: the envelope blocks (offset line, residual) and each channel's row
         self._blocks: dict[str, tuple[EnvelopeRows, EnvelopeRows, dict[str, int]]] = {}
+        #: per clock, the offsets appended since the last take_fresh() (rows, t s, offset ns,
+        #: err ns), kept only while a consumer asks (the canvas renderer sends them on)
+        self.keep_fresh = False
+        self._fresh: dict[str, list[tuple[np.ndarray, ...]]] = {c: [] for c in clocks}
 
     def poll(self, source: Source) -> list[str]:
         """Drain ``source`` once; returns the ids of namespace channels seen for the first time."""
@@ -146,7 +151,11 @@ class DivergenceFeed:
                 new.append(recs)
                 rows.append(np.full(len(recs), self.traces[(cid, self.clocks[0])].row, np.int32))
         if len(new) > 1:
-            self._pending, self._pending_rows = np.concatenate(new), np.concatenate(rows)
+            # As plain int64 words: concatenating structured arrays costs ~20 µs each in
+            # numpy's dtype promotion (16 namespaces: a third of a millisecond a frame).
+            words = [np.ascontiguousarray(r).view(np.int64) for r in new]
+            self._pending = np.concatenate(words).view(RECORD_DTYPE)
+            self._pending_rows = np.concatenate(rows)
         self._compute()
         return added
 
@@ -184,52 +193,30 @@ class DivergenceFeed:
             tail = host[-n:]
             lo = max(int(np.searchsorted(_mid(tail), first, side="right")) - 3, 0)
             host = tail[lo:]
-        for clock in self.clocks:
-            self._divergence(batch, owner, tmid, host, clock)
+        d = divergences(batch, host, self.clocks)
+        rows = owner[d.index]
+        t = (d.t_ns - self._first_t(d.t_ns)) / NSEC
+        for k, clock in enumerate(self.clocks):
+            self._append(clock, rows, t, d.offset_ns[k], d.err_ns[k])
 
-    def _divergence(self, batch: np.ndarray, owner: np.ndarray,
-                    tmid: np.ndarray, host: np.ndarray, clock: str) -> None:
-        """One divergence() call for every namespace's new records (48 calls per frame cost
-        ~9 ms of numpy overhead for 16 namespaces × 3 clocks; 3 calls cost ~1 ms).
-
-        Records divergence() would leave out (MISSING, outside the host's span, as its
-        docstring says) are left out here first, so its output lines up with the input and
-        can be split back per namespace (``owner``: each record's row); if it ever does not,
-        one call per namespace.
-        """
-        field = "rt0" if clock == "realtime" else clock
-        h = host[host[field] != MISSING]
-        if len(h) < 2:
-            return
-        hmid = _mid(h)
-        keep = (batch[field] != MISSING) & (tmid >= hmid.min()) & (tmid <= hmid.max())
-        sub, own = batch[keep], owner[keep]
-        if not len(sub):
-            return
-        d = divergence(sub, host, clock)
-        if len(d.t_ns) != len(sub):
-            for row in np.unique(own):
-                one = divergence(sub[own == row], host, clock)
-                self._append(clock, np.full(len(one.t_ns), row, np.int32), one.t_ns,
-                             one.offset_ns, one.err_ns)
-            return
-        self._append(clock, own, d.t_ns, d.offset_ns, d.err_ns)
-
-    def _append(self, clock: str, rows: np.ndarray, t_ns: np.ndarray, off: np.ndarray,
-                err: np.ndarray) -> None:
-        """Extend the clock's history with new offsets of any rows, and fold them into the
-        clock's envelope blocks (rows that have none yet are folded at the next reduce())."""
-        keep = np.isfinite(off)
-        if not keep.any():
-            return
-        if not keep.all():
-            rows, t_ns, off, err = rows[keep], t_ns[keep], off[keep], err[keep]
-        if self._t0_ns is None:
+    def _first_t(self, t_ns: np.ndarray) -> int:
+        """The feed's time origin (ns): its first offset's REALTIME midpoint."""
+        if self._t0_ns is None and len(t_ns):
             self._t0_ns = int(t_ns[0])
+        return self._t0_ns or 0
+
+    def _append(self, clock: str, rows: np.ndarray, t: np.ndarray, off: np.ndarray,
+                err: np.ndarray) -> None:
+        """Extend the clock's history with new offsets of any rows (t in s since the feed's
+        first record; NaN offsets are left out), and fold them into the clock's envelope blocks
+        (rows that have none yet are folded at the next reduce())."""
+        keep = np.isfinite(off)
+        if not keep.all():
+            if not keep.any():
+                return
+            rows, t, off, err = rows[keep], t[keep], off[keep], err[keep]
         hist = self.histories[clock]
         cap = self.history * max(len(self.order), 1)
-        t = (t_ns - self._t0_ns) / NSEC
-        err = np.nan_to_num(err, nan=0.0)
         new = ~hist.has_ref[rows]
         if new.any():   # no configured offset: the first measurement is the reference
             first = np.unique(rows[new], return_index=True)
@@ -239,6 +226,8 @@ class DivergenceFeed:
         hist.offset.extend(off, cap)
         hist.err.extend(err, cap)
         hist.row.extend(rows, cap)
+        if self.keep_fresh:
+            self._fresh[clock].append((rows, t, off, err))
         t_hi = float(t.max())
         self._t_max = t_hi if self._t_max is None else max(self._t_max, t_hi)
         self._fold(clock, rows, t, off, err)
@@ -269,6 +258,17 @@ class DivergenceFeed:
             trace.line, trace.resid = line.envelopes[r], resid.envelopes[r]
         hist = self.histories[clock]
         self._fold(clock, hist.row.view, hist.t.view, hist.offset.view, hist.err.view)
+
+    def take_fresh(self, clock: str) -> tuple[np.ndarray, ...] | None:
+        """(rows, t s, offset ns, err ns) of ``clock`` appended since the last call (None:
+        none), in arrival order; forgets them."""
+        parts = self._fresh[clock]
+        if not parts:
+            return None
+        self._fresh[clock] = []
+        if len(parts) == 1:
+            return parts[0]
+        return tuple(np.concatenate(cols) for cols in zip(*parts, strict=True))
 
     # --- what the axes need
 

@@ -27,9 +27,9 @@ bench/bench_views.py); the min/max survive as the band. The offset lines are min
 
 Two renderers, one data model (divergence_feed.py): in a Jupyter kernel with anywidget the live
 frames go to a browser canvas (canvas.py, divergence_canvas.py): matplotlib draws only the
-background (axes, ticks, legend, reference lines) when limits change, the data travel as
-per-column binary deltas, and the kernel paces itself to the browser's animation-frame rate
-within ``VIEW_BUDGET`` of one core. Elsewhere (scripts, tests, a figure passed in, or
+background (axes, ticks, legend, reference lines) when limits change, the new measurements
+travel as binary points up to ``MESSAGE_HZ`` times a second within ``VIEW_BUDGET`` of one core,
+and the browser plays them out at its own animation-frame rate. Elsewhere (scripts, tests, a figure passed in, or
 ``TIMENS_LAB_RENDERER=matplotlib``) the blitted matplotlib path below. Either way
 :meth:`DivergencePlot.finish` draws the final picture with matplotlib, which the saved notebook
 keeps.
@@ -67,9 +67,11 @@ CLOCK_TITLES = {"monotonic": "MONOTONIC", "boottime": "BOOTTIME", "realtime": "R
 STATUS_HZ = 4.0
 #: Font size of the offset tick labels (tick_params labelsize below), in points.
 _TICK_PT = 7.0
-#: The canvas renderer's kernel-side budget: at most this share of one core (issue 17: ≤ 10 %,
-#: minus headroom for the comm's sending thread).
-VIEW_BUDGET = 0.08
+#: The canvas renderer's kernel-side budget: at most this share of one core (issue 17: ≤ 10 %
+#: for the whole kernel, so headroom for the comm's sending thread and the event loop).
+VIEW_BUDGET = 0.06
+#: The canvas renderer's message rate at most (the browser paints at its own rate).
+MESSAGE_HZ = 20.0
 
 
 class DivergencePlot(AxisLimits, StaticLayer):
@@ -116,11 +118,11 @@ class DivergencePlot(AxisLimits, StaticLayer):
         self.keyframe_cost = 0.0                 # CPU s of a frame with a full redraw (avg)
         self._window_at = 0.0
         self._window_cpu = 0.0
-        self._min_period = 1.0 / 60
+        self._min_period = 1.0 / MESSAGE_HZ
         self._limits_at = 0.0
         self._reduced: dict[str, tuple[float, float, int, int]] = {}  # clock → columns reduced
         self._legend_key: Any = None
-        self._period = 1.0 / 30                  # the canvas renderer's current frame period
+        self._period = 1.0 / MESSAGE_HZ          # the canvas renderer's current message period
         self._build_axes()
         self._cid = self.fig.canvas.mpl_connect("draw_event", self._on_draw)
         self.delivery = FrameDelivery(self.fig)
@@ -274,17 +276,18 @@ class DivergencePlot(AxisLimits, StaticLayer):
     def pace(self) -> float | None:
         """Seconds until this view wants its next frame, or None: at the LiveView's fps.
 
-        The canvas renderer follows the fastest browser view's animation-frame rate (no fixed
-        cap: a browser that paints 60 fps gets 60), slowed down while the view's share of a
-        core exceeds VIEW_BUDGET (:meth:`_steer`). Without a browser view, None.
+        The canvas renderer sends up to MESSAGE_HZ messages a second, fewer while the view's
+        share of a core exceeds VIEW_BUDGET (:meth:`_steer`); the browser paints at its own
+        animation-frame rate whatever this rate is (it plays the points of each message out
+        over the interval: canvas.js), so a faster rate only shortens the ~1.5 intervals the
+        picture runs behind the data. Without a browser view, None.
         """
         if self.canvas_frames is None or self.done:
             return None
-        canvas: Any = self.fig.canvas   # a LiveCanvas: it knows the browser's paint rate
-        fps = canvas.browser_fps()
-        if fps is None:
+        canvas: Any = self.fig.canvas   # a LiveCanvas: it knows whether a browser shows it
+        if not canvas.viewed:
             return None
-        self._min_period = 1.0 / fps
+        self._min_period = 1.0 / MESSAGE_HZ
         self._period = max(self._period, self._min_period)
         return self._period
 

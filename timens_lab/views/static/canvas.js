@@ -2,15 +2,22 @@
 //
 // The kernel sends three messages (timens_lab/views/canvas.py, canvas_wire.py):
 //   bg    — a PNG of everything matplotlib draws once: axes, ticks, labels, legend;
-//   key   — the layout (axes rectangles, series styles) and every column of every series;
-//   delta — only the columns that changed since the last message.
-// Columns are Float32 quadruples (xa, xb, ya, yb) in CSS pixels, NaN where a column is
-// empty. Messages only update arrays; drawing happens on requestAnimationFrame, at most once
-// per animation frame and only when something changed, so the browser paints at its own rate
-// the newest data it has, whatever the kernel's rate. Once a second the view tells the kernel
-// its animation-frame rate, which the kernel uses to pace itself (no fixed cap).
+//   key   — the layout (axes rectangles, series styles, which series show which namespace)
+//           and every column of every series, as the kernel's envelopes reduced them;
+//   delta — the measurements since the last message, as points in CSS pixels, each with its
+//           pixel column and its time.
+// The browser folds points into its columns exactly as the kernel's envelopes do (first and
+// last x, min and max y, running mean: timens_lab/views/decimate.py), so a keyframe sent later
+// shows the same picture. Points are played out at the pace they were measured, one message
+// interval behind the newest data (a playout buffer, as streaming charts use): each animation
+// frame folds the points whose time has come and paints, so the browser paints new samples on
+// every frame it has (no frame-rate cap), whatever the kernel's message rate. Once a second the
+// view reports its animation-frame rate and its paints to the kernel.
 
 const LINE_MINMAX = 0, LINE_MEAN = 1, BAND = 2;
+// Per column: first x, last x, ya, yb, sum, count. For a line or band, ya is the pixel of the
+// smallest value (the largest y: the browser counts from the top) and yb of the largest.
+const F = 6;
 
 function floats(view) {
   // msg buffers arrive as DataViews; a Float32Array needs a 4-byte aligned offset
@@ -27,17 +34,51 @@ function ints(view) {
   return new Int32Array(view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength));
 }
 
+function blank(columns) {
+  const c = new Float64Array(F * columns);
+  for (let i = 0; i < columns; i++) { c[F * i] = NaN; }
+  return c;
+}
+
+// A keyframe's quadruples (xa, xb, ya, yb) into the series' columns; a mean line's are
+// (first, last, mean, count).
 function patch(series, header, data) {
   let at = 0;
   for (let k = 0; k + 2 < header.length; k += 3) {
     const s = series[header[k]], c0 = header[k + 1], n = header[k + 2];
-    if (s) { s.cols.set(data.subarray(at, at + 4 * n), 4 * c0); }
-    at += 4 * n;
+    if (s) {
+      for (let i = 0; i < n && c0 + i < s.columns; i++) {
+        const q = 4 * (at + i), o = F * (c0 + i);
+        const xa = data[q];
+        if (xa !== xa) { s.c[o] = NaN; s.c[o + 5] = 0; continue; }
+        s.c[o] = xa; s.c[o + 1] = data[q + 1];
+        if (s.kind === LINE_MEAN) {
+          s.c[o + 4] = data[q + 2] * data[q + 3]; s.c[o + 5] = data[q + 3];
+        } else {
+          s.c[o + 2] = data[q + 2]; s.c[o + 3] = data[q + 3]; s.c[o + 5] = 1;
+        }
+      }
+    }
+    at += n;
   }
 }
 
+function fold(s, col, x, ylo, yhi, ymid) {
+  if (!s || col < 0 || col >= s.columns) { return; }
+  const c = s.c, o = F * col;
+  if (c[o] !== c[o]) {
+    c[o] = x; c[o + 1] = x; c[o + 2] = ylo; c[o + 3] = yhi; c[o + 4] = 0; c[o + 5] = 0;
+  } else {
+    if (x < c[o]) { c[o] = x; }
+    if (x > c[o + 1]) { c[o + 1] = x; }
+    if (ylo > c[o + 2]) { c[o + 2] = ylo; }
+    if (yhi < c[o + 3]) { c[o + 3] = yhi; }
+  }
+  if (ymid === ymid) { c[o + 4] += ymid; c[o + 5] += 1; }
+}
+
 function drawSeries(ctx, s) {
-  const c = s.cols, n = c.length / 4;
+  const c = s.c, n = s.columns;
   ctx.beginPath();
   if (s.kind === BAND) {
     let open = false, back = [];
@@ -47,11 +88,11 @@ function drawSeries(ctx, s) {
       open = false; back = [];
     };
     for (let i = 0; i < n; i++) {
-      const xa = c[4 * i], xb = c[4 * i + 1], ya = c[4 * i + 2], yb = c[4 * i + 3];
-      if (xa !== xa) { continue; }   // NaN: an empty column (the band spans them, as Agg's)
-      if (!open) { ctx.moveTo(xa, yb); open = true; } else { ctx.lineTo(xa, yb); }
-      ctx.lineTo(xb, yb);
-      back.push(xa, ya, xb, ya);
+      const o = F * i, xa = c[o];
+      if (xa !== xa) { continue; }   // an empty column (the band spans them, as Agg's)
+      if (!open) { ctx.moveTo(xa, c[o + 3]); open = true; } else { ctx.lineTo(xa, c[o + 3]); }
+      ctx.lineTo(c[o + 1], c[o + 3]);
+      back.push(xa, c[o + 2], c[o + 1], c[o + 2]);
     }
     if (open) { close(); }
     ctx.fillStyle = s.color;
@@ -60,15 +101,97 @@ function drawSeries(ctx, s) {
   }
   let started = false;
   for (let i = 0; i < n; i++) {
-    const xa = c[4 * i];
+    const o = F * i, xa = c[o];
     if (xa !== xa) { continue; }
-    const ya = c[4 * i + 2];
-    if (!started) { ctx.moveTo(xa, ya); started = true; } else { ctx.lineTo(xa, ya); }
-    if (s.kind === LINE_MINMAX) { ctx.lineTo(c[4 * i + 1], c[4 * i + 3]); }
+    let x = xa, y = c[o + 2];
+    if (s.kind === LINE_MEAN) {
+      if (!(c[o + 5] > 0)) { continue; }
+      x = (xa + c[o + 1]) / 2; y = c[o + 4] / c[o + 5];
+    }
+    if (!started) { ctx.moveTo(x, y); started = true; } else { ctx.lineTo(x, y); }
+    if (s.kind === LINE_MINMAX) { ctx.lineTo(c[o + 1], c[o + 3]); }
   }
   ctx.strokeStyle = s.color;
   ctx.lineWidth = s.width;
   ctx.stroke();
+}
+
+// Points waiting for their time: blocks of (clock, role, fields × n floats), each in time order.
+class Playout {
+  constructor() {
+    this.interval = 0.1;    // wall seconds between deltas (smoothed)
+    this.rate = 1.0;        // data seconds per wall second (smoothed)
+    this.reset(0);
+  }
+
+  reset(t) {
+    this.blocks = [];
+    this.shown = t;         // data time (s) folded up to
+    this.newest = t;        // newest data time received
+    this.lastMsg = null;    // [performance.now(), newest] of the previous delta
+  }
+
+  add(t, now, blocks) {
+    if (this.lastMsg) {
+      const dw = (now - this.lastMsg[0]) / 1000, dt = t - this.lastMsg[1];
+      if (dw > 0.001) {
+        this.interval += 0.2 * (Math.min(dw, 2.0) - this.interval);
+        if (dt >= 0) { this.rate += 0.2 * (Math.min(dt / dw, 100) - this.rate); }
+      }
+    }
+    this.lastMsg = [now, t];
+    this.newest = Math.max(this.newest, t);
+    for (const b of blocks) { this.blocks.push(b); }
+  }
+
+  // Advance by dt wall seconds: keep about 1.5 message intervals behind the newest data,
+  // moving at the data's own pace, and catch up smoothly when further behind.
+  advance(dt) {
+    if (!this.blocks.length) { return false; }
+    const target = this.newest - 1.5 * this.interval * this.rate;
+    let next = this.shown + dt * this.rate;
+    if (next < target) { next += (target - next) * Math.min(1, 2 * dt); }
+    this.shown = Math.min(Math.max(next, this.shown), this.newest);
+    return true;
+  }
+
+  // Fold every point whose time has come into the series; true when any was folded.
+  drain(state) {
+    let folded = false;
+    const keep = [];
+    for (const b of this.blocks) {
+      const g = state.groups[b.clock], d = b.data, n = b.n, t = d.subarray((b.fields - 1) * n);
+      if (!g) { continue; }
+      while (b.at < n && t[b.at] <= this.shown) {
+        const i = b.at++, row = d[i], col = d[n + i], x = d[2 * n + i];
+        if (b.role === 0) {
+          const y = d[3 * n + i];
+          fold(state.series[g.offset + row], col, x, y, y, NaN);
+        } else {
+          const lo = d[3 * n + i], hi = d[4 * n + i], mid = d[5 * n + i];
+          fold(state.series[g.resid + row], col, x, mid, mid, mid);
+          fold(state.series[g.band], col, x, lo, hi, NaN);
+          if (row === g.selRow) { fold(state.series[g.sel], col, x, lo, hi, NaN); }
+        }
+        folded = true;
+      }
+      if (b.at < n) { keep.push(b); }
+    }
+    this.blocks = keep;
+    return folded;
+  }
+}
+
+function unpackPoints(header, data) {
+  const out = [];
+  let at = 0;
+  for (let k = 0; k + 3 < header.length; k += 4) {
+    const n = header[k + 2], fields = header[k + 3];
+    out.push({ clock: header[k], role: header[k + 1], n, fields, at: 0,
+               data: data.subarray(at, at + n * fields) });
+    at += n * fields;
+  }
+  return out;
 }
 
 function render({ model, el }) {
@@ -83,8 +206,11 @@ function render({ model, el }) {
   root.append(img, canvas);
   el.append(root);
   const ctx = canvas.getContext("2d");
-  const state = { size: [0, 0], axes: [], series: [], status: null, dirty: false, url: null };
+  const state = { size: [0, 0], axes: [], series: [], groups: [], status: null, dirty: false,
+                  url: null };
+  const playout = new Playout();
   let paints = 0, frames = 0, fresh = 0, lastReport = performance.now(), raf = 0, alive = true;
+  let lastTick = null;
 
   function resize(w, h) {
     const dpr = window.devicePixelRatio || 1;
@@ -124,10 +250,13 @@ function render({ model, el }) {
   function tick(now) {
     if (!alive) { return; }
     frames += 1;
+    const dt = lastTick === null ? 0 : Math.min((now - lastTick) / 1000, 1);
+    lastTick = now;
+    if (playout.advance(dt) && playout.drain(state)) { state.dirty = true; }
     if (state.dirty) { state.dirty = false; fresh += 1; paint(); }
     if (now - lastReport >= 1000) {
-      const dt = (now - lastReport) / 1000;
-      model.send({ type: "stats", id, raf: frames / dt, painted: fresh / dt });
+      const span = (now - lastReport) / 1000;
+      model.send({ type: "stats", id, raf: frames / span, painted: fresh / span });
       frames = 0; fresh = 0; lastReport = now;
     }
     raf = requestAnimationFrame(tick);
@@ -143,14 +272,17 @@ function render({ model, el }) {
       state.size = msg.size;
       state.axes = msg.axes;
       state.status = msg.status;
-      state.series = msg.series.map((s) => ({ ...s, cols: new Float32Array(4 * s.columns).fill(NaN) }));
+      state.groups = msg.groups || [];
+      state.series = msg.series.map((s) => ({ ...s, c: blank(s.columns) }));
       if (buffers.length === 2) { patch(state.series, ints(buffers[0]), floats(buffers[1])); }
+      playout.reset(msg.t || 0);     // the keyframe's columns hold every point sent so far
       resize(msg.size[0], msg.size[1]);
       state.dirty = true;
     } else if (msg.type === "delta") {
-      patch(state.series, ints(buffers[0]), floats(buffers[1]));
+      if (buffers.length === 2 && buffers[1].byteLength) {
+        playout.add(msg.t, performance.now(), unpackPoints(ints(buffers[0]), floats(buffers[1])));
+      }
       if (state.status) { state.status.text = msg.status; }
-      state.dirty = true;
     }
   }
 
