@@ -114,3 +114,95 @@ def test_canvas_paints_moving_data_at_the_right_place(notebook: NotebookPage, la
     # The saved output is the final frame as a PNG (LiveView.snapshot replaced the widget).
     assert notebook.cell(0).locator(".jp-OutputArea-output img").count() == 1
     assert notebook.cell(0).locator(live_canvas.DATA).count() == 0
+
+
+FOLD_SETUP = """\
+import time
+from timens_lab.views import DivergencePlot, LiveView
+from timens_lab.views.synthetic import SyntheticSource
+from timens_lab.source import HOST
+
+class RealTime(SyntheticSource):
+    '''Records released as the wall clock passes, at 1 kHz, until held.'''
+    held = False
+    def read(self):
+        if not self.held:
+            self.chunk = max(int((time.perf_counter() - self.t_start) * 1000) - self._pos[HOST], 0)
+        else:
+            self.chunk = 0
+        return super().read()
+
+S = 10**9
+source = RealTime({"one": (1 * S, 1 * S), "min": (60 * S, 60 * S), "hour": (3600 * S, 3600 * S)},
+                  samples=120_000)
+source.t_start = time.perf_counter()
+plot = DivergencePlot(source, clocks=("monotonic", "boottime"))
+view = LiveView([plot], duration=120)
+view.start();
+"""
+
+
+def _png(url: str) -> np.ndarray:
+    import base64
+    import io
+
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).convert("RGBA"))
+
+
+def _columns(notebook: NotebookPage) -> list[dict]:
+    return notebook.page.evaluate(
+        f"() => document.querySelector('{live_canvas.ROOT}').parentElement.__tlColumns()")
+
+
+def test_strips_and_folds_equal_full_frames(notebook: NotebookPage, lab_root: Path) -> None:
+    """What the browser builds frame by frame equals what a full frame shows: its columns,
+    folded point by point from the deltas, equal the kernel's own envelopes (a keyframe sent
+    afterwards), and the pixels its strip-by-strip repaints left equal a full repaint."""
+    write_notebook(lab_root / "e2e" / "fold.ipynb",
+                   [FOLD_SETUP, "plot.select('min')   # its own band too", "source.held = True",
+                    "plot.canvas_frames.keyframe(background=False)",
+                    "view.stop()\nawait view.wait()"])
+    notebook.open("e2e/fold.ipynb")
+    notebook.run_cell(0)
+    live_canvas.wait_painting(notebook, min_paints=5)
+    notebook.run_and_wait(1, timeout=60)
+    notebook.page.wait_for_timeout(4000)   # some seconds of deltas on the last keyframe
+    notebook.run_and_wait(2, timeout=60)
+    notebook.page.wait_for_timeout(1500)   # the playout drains what it holds
+    folded = _columns(notebook)
+    strips, full = (_png(url) for url in notebook.page.evaluate(
+        f"() => document.querySelector('{live_canvas.ROOT}').parentElement.__tlFullPaint()"))
+    # premultiplied: a faint band pixel's colour channels mean little at alpha 4
+    pre = [np.concatenate((p[..., :3].astype(int) * p[..., 3:].astype(int) // 255,
+                           p[..., 3:].astype(int)), axis=-1) for p in (strips, full)]
+    diff = np.abs(pre[0] - pre[1]).max(axis=-1)
+    ink = int((full[..., 3] > 0).sum())
+    assert ink > 1000, "nothing drawn"
+    # Rasterising a part of a path can shade a pixel on its edge slightly differently (≤ 28
+    # levels seen); a stale or missing segment differs by its whole opacity (≥ 100).
+    assert diff.max() <= 64 and int((diff > 16).sum()) <= ink // 1000, (
+        f"{int((diff > 16).sum())} pixels differ between the strips and a full repaint, "
+        f"by up to {diff.max()}")
+
+    before = live_canvas.paints(notebook)[0]
+    notebook.run_and_wait(3, timeout=60)   # a keyframe: the kernel's envelopes, same data
+    notebook.page.wait_for_function(
+        f"(n) => document.querySelector('{live_canvas.ROOT}').parentElement.__tlPaints > n",
+        arg=before, timeout=20_000)
+    kernel = _columns(notebook)
+    assert len(kernel) == len(folded) and len(kernel) > 6
+    for s, (mine, theirs) in enumerate(zip(folded, kernel, strict=True)):
+        a, b = np.asarray(mine["c"], float).reshape(-1, 6), np.asarray(theirs["c"], float).reshape(-1, 6)
+        if mine["kind"] == 1:     # a mean line: (first, last, mean = sum / count)
+            a = np.column_stack((a[:, :2], a[:, 4] / np.where(a[:, 5] > 0, a[:, 5], np.nan)))
+            b = np.column_stack((b[:, :2], b[:, 4] / np.where(b[:, 5] > 0, b[:, 5], np.nan)))
+        else:
+            a, b = a[:, :4], b[:, :4]
+        filled = ~np.isnan(b[:, 0])
+        assert filled.sum() > 10, f"series {s}: nearly empty"
+        assert np.array_equal(np.isnan(a[:, 0]), ~filled), f"series {s}: other columns filled"
+        assert np.allclose(a[filled], b[filled], atol=0.05), f"series {s}: folded ≠ the kernel's"
+    notebook.run_and_wait(4, timeout=60)
+    assert notebook.problems() == []

@@ -18,6 +18,10 @@ const LINE_MINMAX = 0, LINE_MEAN = 1, BAND = 2;
 // Per column: first x, last x, ya, yb, sum, count. For a line or band, ya is the pixel of the
 // smallest value (the largest y: the browser counts from the top) and yb of the largest.
 const F = 6;
+// Repainting a strip: its margin in CSS pixels beyond the changed columns' neighbours, and how
+// many filled columns beyond the strip each series is drawn from, so that every segment whose
+// stroke reaches the strip is drawn whole and the clipped pixels equal a full redraw's.
+const STROKE_PX = 3, PAD_COLUMNS = 10;
 
 function floats(view) {
   // msg buffers arrive as DataViews; a Float32Array needs a 4-byte aligned offset
@@ -77,8 +81,19 @@ function fold(s, col, x, ylo, yhi, ymid) {
   if (ymid === ymid) { c[o + 4] += ymid; c[o + 5] += 1; }
 }
 
-function drawSeries(ctx, s) {
-  const c = s.c, n = s.columns;
+// Column range [i0, i1) of series s, widened by `pad` filled columns on each side (so every
+// segment that can reach a strip of columns is drawn whole, and clipping to that strip gives
+// the pixels a full redraw gives there).
+function span(s, i0, i1, pad) {
+  const c = s.c;
+  let a = Math.max(i0, 0), b = Math.min(i1, s.columns);
+  for (let k = 0; a > 0 && k < pad;) { a -= 1; if (c[F * a] === c[F * a]) { k += 1; } }
+  for (let k = 0; b < s.columns && k < pad;) { if (c[F * b] === c[F * b]) { k += 1; } b += 1; }
+  return [a, b];
+}
+
+function drawSeries(ctx, s, from = 0, to = s.columns) {
+  const c = s.c, n = to;
   ctx.beginPath();
   if (s.kind === BAND) {
     let open = false, back = [];
@@ -87,7 +102,7 @@ function drawSeries(ctx, s) {
       ctx.closePath();
       open = false; back = [];
     };
-    for (let i = 0; i < n; i++) {
+    for (let i = from; i < n; i++) {
       const o = F * i, xa = c[o];
       if (xa !== xa) { continue; }   // an empty column (the band spans them, as Agg's)
       if (!open) { ctx.moveTo(xa, c[o + 3]); open = true; } else { ctx.lineTo(xa, c[o + 3]); }
@@ -100,7 +115,7 @@ function drawSeries(ctx, s) {
     return;
   }
   let started = false;
-  for (let i = 0; i < n; i++) {
+  for (let i = from; i < n; i++) {
     const o = F * i, xa = c[o];
     if (xa !== xa) { continue; }
     let x = xa, y = c[o + 2];
@@ -131,23 +146,36 @@ class Playout {
     this.lastMsg = null;    // [performance.now(), newest] of the previous delta
   }
 
+  // A delta's points arrived; t is the newest data time it brings. Only deltas that bring
+  // data teach the pace (a paused source sends empty ones).
   add(t, now, blocks) {
-    if (this.lastMsg) {
-      const dw = (now - this.lastMsg[0]) / 1000, dt = t - this.lastMsg[1];
-      if (dw > 0.001) {
-        this.interval += 0.2 * (Math.min(dw, 2.0) - this.interval);
-        if (dt >= 0) { this.rate += 0.2 * (Math.min(dt / dw, 100) - this.rate); }
-      }
+    for (const b of blocks) {   // times travel as float32: the last may round above t
+      if (b.n) { t = Math.max(t, b.data[b.fields * b.n - 1]); }
     }
-    this.lastMsg = [now, t];
-    this.newest = Math.max(this.newest, t);
+    if (!blocks.length || !(t > this.newest)) { this.newest = Math.max(this.newest, t); }
+    else {
+      if (this.lastMsg) {
+        const dw = (now - this.lastMsg[0]) / 1000, dt = t - this.lastMsg[1];
+        if (dw > 0.001) {
+          this.interval += 0.2 * (Math.min(dw, 2.0) - this.interval);
+          this.rate += 0.2 * (Math.min(dt / dw, 100) - this.rate);
+        }
+      }
+      this.lastMsg = [now, t];
+      this.newest = t;
+    }
     for (const b of blocks) { this.blocks.push(b); }
   }
 
   // Advance by dt wall seconds: keep about 1.5 message intervals behind the newest data,
-  // moving at the data's own pace, and catch up smoothly when further behind.
-  advance(dt) {
+  // moving at the data's own pace, and catch up smoothly when further behind; once no new
+  // data came for three intervals (paused, or the end), show everything there is.
+  advance(dt, now) {
     if (!this.blocks.length) { return false; }
+    if (!this.lastMsg || (now - this.lastMsg[0]) / 1000 > 3 * this.interval) {
+      this.shown = this.newest;
+      return true;
+    }
     const target = this.newest - 1.5 * this.interval * this.rate;
     let next = this.shown + dt * this.rate;
     if (next < target) { next += (target - next) * Math.min(1, 2 * dt); }
@@ -164,6 +192,7 @@ class Playout {
       if (!g) { continue; }
       while (b.at < n && t[b.at] <= this.shown) {
         const i = b.at++, row = d[i], col = d[n + i], x = d[2 * n + i];
+        state.touch(b.role === 0 ? b.clock : state.groups.length + b.clock, col);
         if (b.role === 0) {
           const y = d[3 * n + i];
           fold(state.series[g.offset + row], col, x, y, y, NaN);
@@ -207,7 +236,15 @@ function render({ model, el }) {
   el.append(root);
   const ctx = canvas.getContext("2d");
   const state = { size: [0, 0], axes: [], series: [], groups: [], status: null, dirty: false,
-                  url: null };
+                  url: null, full: true, strips: [], columns: [],
+                  // column c of axes a changed: it joins that axes' strip to repaint
+                  touch(a, c) {
+                    const d = this.strips[a];
+                    if (!d) { this.strips[a] = [c, c]; } else {
+                      if (c < d[0]) { d[0] = c; }
+                      if (c > d[1]) { d[1] = c; }
+                    }
+                  } };
   const playout = new Playout();
   let paints = 0, frames = 0, fresh = 0, lastReport = performance.now(), raf = 0, alive = true;
   let lastTick = null;
@@ -222,26 +259,62 @@ function render({ model, el }) {
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
   }
 
-  function paint() {
+  // Pixels (CSS) of column c's left edge in axes a.
+  function colX(a, c) {
+    const [x, , aw] = state.axes[a], n = state.columns[a] || 1;
+    return x + (c * aw) / n;
+  }
+
+  // Everything (after a keyframe or a resize), or only the strips of columns that changed
+  // since the last paint: a frame then costs a few columns per series, not the whole figure.
+  function paint(data = true) {
     const [w, h] = state.size;
-    ctx.clearRect(0, 0, w, h);
+    const full = state.full;
+    if (full) { ctx.clearRect(0, 0, w, h); }
     ctx.lineJoin = "round";
     for (let a = 0; a < state.axes.length; a++) {
+      const d = state.strips[a];
+      if (!full && !d) { continue; }
       const [x, y, aw, ah] = state.axes[a];
       ctx.save();
       ctx.beginPath();
-      ctx.rect(x, y, aw, ah);
+      if (full) {
+        ctx.rect(x, y, aw, ah);
+      } else {
+        // A changed column moves the segments to its neighbours, whose strokes (round joins,
+        // up to 4.2 px wide) reach a few pixels further: a neighbour column and STROKE_PX of
+        // margin each side, on whole pixels (a fractional clear would leave a faint seam).
+        const left = Math.max(Math.floor(colX(a, d[0] - 1) - STROKE_PX), x);
+        const right = Math.min(Math.ceil(colX(a, d[1] + 2) + STROKE_PX), x + aw);
+        ctx.rect(left, y, right - left, ah);
+        ctx.clip();
+        ctx.clearRect(left, y, right - left, ah);
+        ctx.beginPath();
+        ctx.rect(x, y, aw, ah);
+      }
       ctx.clip();
-      for (const s of state.series) { if (s.axes === a) { drawSeries(ctx, s); } }
+      for (const s of state.series) {
+        if (s.axes !== a) { continue; }
+        if (full) { drawSeries(ctx, s); } else { drawSeries(ctx, s, ...span(s, d[0], d[1] + 1, PAD_COLUMNS)); }
+      }
       ctx.restore();
     }
     const st = state.status;
-    if (st && st.text) {
+    if (st && (full || st.text !== st.painted)) {
       ctx.font = st.font;
-      ctx.fillStyle = "#000";
-      ctx.textBaseline = "bottom";
-      ctx.fillText(st.text, st.x, st.y);
+      if (!full && st.box) { ctx.clearRect(...st.box); }
+      if (st.text) {
+        ctx.fillStyle = "#000";
+        ctx.textBaseline = "bottom";
+        ctx.fillText(st.text, st.x, st.y);
+        const m = ctx.measureText(st.text), size = parseFloat(st.font) || 10;
+        st.box = [st.x - 1, st.y - 1.5 * size, m.width + 3, 1.5 * size + 2];
+      }
+      st.painted = st.text;
     }
+    state.full = false;
+    state.strips = [];
+    if (!data) { return; }
     paints += 1;
     el.__tlPaints = paints;                       // read by the browser tests and the bench
     window.__tlCanvasPaints = (window.__tlCanvasPaints || 0) + 1;
@@ -252,8 +325,12 @@ function render({ model, el }) {
     frames += 1;
     const dt = lastTick === null ? 0 : Math.min((now - lastTick) / 1000, 1);
     lastTick = now;
-    if (playout.advance(dt) && playout.drain(state)) { state.dirty = true; }
-    if (state.dirty) { state.dirty = false; fresh += 1; paint(); }
+    if (playout.advance(dt, now) && playout.drain(state)) { state.dirty = true; }
+    if (state.dirty) {
+      state.dirty = false; fresh += 1; paint(true);
+    } else if (state.status && state.status.text !== state.status.painted) {
+      paint(false);   // the status line alone: not a frame of new data
+    }
     if (now - lastReport >= 1000) {
       const span = (now - lastReport) / 1000;
       model.send({ type: "stats", id, raf: frames / span, painted: fresh / span });
@@ -274,6 +351,11 @@ function render({ model, el }) {
       state.status = msg.status;
       state.groups = msg.groups || [];
       state.series = msg.series.map((s) => ({ ...s, c: blank(s.columns) }));
+      state.columns = state.axes.map((_, a) => {
+        const s = state.series.find((t) => t.axes === a);
+        return s ? s.columns : 1;
+      });
+      state.full = true;
       if (buffers.length === 2) { patch(state.series, ints(buffers[0]), floats(buffers[1])); }
       playout.reset(msg.t || 0);     // the keyframe's columns hold every point sent so far
       resize(msg.size[0], msg.size[1]);
@@ -286,6 +368,16 @@ function render({ model, el }) {
     }
   }
 
+  // For the browser tests: the columns as folded here, and the data layer as the strips left
+  // it and after a full repaint, taken in one task (no message can come in between).
+  el.__tlColumns = () => state.series.map((s) => ({ kind: s.kind, c: Array.from(s.c) }));
+  el.__tlFullPaint = () => {
+    paint(false);       // what the next frame would paint anyway (a new status line)
+    const strips = canvas.toDataURL("image/png");
+    state.full = true;
+    paint(false);
+    return [strips, canvas.toDataURL("image/png")];
+  };
   model.on("msg:custom", onMessage);
   model.send({ type: "hello", id });
   raf = requestAnimationFrame(tick);
