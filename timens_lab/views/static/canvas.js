@@ -8,11 +8,12 @@
 //           pixel column and its time.
 // The browser folds points into its columns exactly as the kernel's envelopes do (first and
 // last x, min and max y, running mean: timens_lab/views/decimate.py), so a keyframe sent later
-// shows the same picture. Points are played out at the pace they were measured, one message
-// interval behind the newest data (a playout buffer, as streaming charts use): each animation
-// frame folds the points whose time has come and paints, so the browser paints new samples on
-// every frame it has (no frame-rate cap), whatever the kernel's message rate. Once a second the
-// view reports its animation-frame rate and its paints to the kernel.
+// shows the same picture. Points are played out at the pace they were measured, one or two
+// message intervals behind the newest data (a playout buffer, as streaming charts use): each
+// animation frame folds the points whose time has come and repaints the strips of columns they
+// changed, so the browser paints new samples on every frame it has (no frame-rate cap),
+// whatever the kernel's message rate. Once a second the view reports its animation-frame rate
+// and its paints to the kernel.
 
 const LINE_MINMAX = 0, LINE_MEAN = 1, BAND = 2;
 // Per column: first x, last x, ya, yb, sum, count. For a line or band, ya is the pixel of the
@@ -135,6 +136,7 @@ function drawSeries(ctx, s, from = 0, to = s.columns) {
 class Playout {
   constructor() {
     this.interval = 0.1;    // wall seconds between deltas (smoothed)
+    this.jitter = 0.05;     // their mean deviation from that (smoothed)
     this.rate = 1.0;        // data seconds per wall second (smoothed)
     this.reset(0);
   }
@@ -157,6 +159,7 @@ class Playout {
       if (this.lastMsg) {
         const dw = (now - this.lastMsg[0]) / 1000, dt = t - this.lastMsg[1];
         if (dw > 0.001) {
+          this.jitter += 0.2 * (Math.abs(Math.min(dw, 2.0) - this.interval) - this.jitter);
           this.interval += 0.2 * (Math.min(dw, 2.0) - this.interval);
           this.rate += 0.2 * (Math.min(dt / dw, 100) - this.rate);
         }
@@ -167,18 +170,20 @@ class Playout {
     for (const b of blocks) { this.blocks.push(b); }
   }
 
-  // Advance by dt wall seconds: keep about 1.5 message intervals behind the newest data,
-  // moving at the data's own pace, and catch up smoothly when further behind; once no new
-  // data came for three intervals (paused, or the end), show everything there is.
+  // Advance by dt wall seconds: keep 1.5 message intervals (and 3 × their jitter, so a late
+  // message finds points still to show) behind the newest data, moving at the data's own
+  // pace and drifting back to that lag when ahead or behind; once no new data came for a
+  // while (paused, or the end), show everything there is.
   advance(dt, now) {
     if (!this.blocks.length) { return false; }
-    if (!this.lastMsg || (now - this.lastMsg[0]) / 1000 > 3 * this.interval) {
+    const lag = 1.5 * this.interval + 3 * this.jitter;
+    if (!this.lastMsg || (now - this.lastMsg[0]) / 1000 > 2 * this.interval + lag) {
       this.shown = this.newest;
       return true;
     }
-    const target = this.newest - 1.5 * this.interval * this.rate;
-    let next = this.shown + dt * this.rate;
-    if (next < target) { next += (target - next) * Math.min(1, 2 * dt); }
+    const target = this.newest - lag * this.rate;
+    // the data's pace, plus a pull towards the target from either side (settles in ~0.5 s)
+    const next = this.shown + dt * this.rate + (target - this.shown) * Math.min(1, 2 * dt);
     this.shown = Math.min(Math.max(next, this.shown), this.newest);
     return true;
   }
