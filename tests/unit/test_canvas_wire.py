@@ -15,8 +15,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from timens_lab.views.canvas_wire import (Block, PixelMap, pack, pack_points, to_pixels,
-                                          unpack, unpack_points)
+from timens_lab.views.canvas_wire import Block, PixelMap, pack, pack_points, to_pixels, unpack, unpack_points
 from timens_lab.views.decimate import Envelope, EnvelopeRows
 from timens_lab.views.divergence_plot import DivergencePlot
 from timens_lab.views.synthetic import SyntheticSource

@@ -15,7 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from timens_lab.clocks.divergence import Divergence, divergence, estimate_resolution, summary
+from timens_lab.clocks.divergence import (Divergence, divergence, divergences,
+                                         estimate_resolution, summary)
 from timens_lab.source import MISSING, RECORD_DTYPE
 
 RT_START = 1_795_000_000_000_000_000          # REALTIME around late 2026, ns
@@ -310,3 +311,36 @@ def test_bound_always_holds(seed: int, host_period: int, ns_period: int, lo: int
         dev = np.abs(div.offset_ns - want)
         # float64 rounding of a 1e15 offset is below 0.25 ns
         assert (dev <= div.err_ns + 1e-3).all(), (clock, float((dev - div.err_ns).max()))
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), step=st.booleans(), missing=st.floats(0.0, 1.0),
+       host_missing=st.sampled_from([0.0, 0.3, 1.0]), wide=st.booleans())
+def test_all_clocks_at_once_equal_one_clock_at_a_time(seed: int, step: bool, missing: float,
+                                                      host_missing: float, wide: bool) -> None:
+    """divergences() computes what only the sandwiches decide once for every clock that shares
+    the host's samples: each clock's row equals divergence() for that clock alone, NaN where
+    it leaves a record out, whatever is MISSING on either side (a host lacking a clock in some
+    records puts that clock in a group of its own), with a REALTIME step and preempted host
+    sandwiches."""
+    rng = np.random.default_rng(seed)
+    host = records(series(40, 1_000_000, rng, jitter=3000), widths(40, rng), rng,
+                   step_at=RT_START + 20_000_000 if step else None, step=-5_000_000)
+    ns = records(series(90, 450_000, rng, jitter=2000, first=-2_000_000), widths(90, rng), rng,
+                 mono_off=5 * 10**9, boot_off=7 * 10**9)
+    if wide:
+        host["rt0"][::7] -= 200_000
+    ns["boottime"][rng.random(90) < missing] = MISSING
+    host["monotonic_raw"][rng.random(40) < host_missing] = MISSING
+    ns["rt1"][::11] = ns["rt0"][::11] - 1        # straddles a backwards step: dropped
+    clocks = ("monotonic", "boottime", "realtime", "monotonic_raw", "monotonic_coarse",
+              "boottime_alarm")
+    many = divergences(ns, host, clocks, resolution_ns={"monotonic_coarse": TICK})
+    assert np.all(ns["rt1"][many.used] >= ns["rt0"][many.used])
+    for k, clock in enumerate(clocks):
+        one = divergence(ns, host, clock, resolution_ns=TICK if clock == "monotonic_coarse" else None)
+        kept = np.isfinite(many.offset_ns[k])
+        assert np.array_equal(many.t_ns[kept], one.t_ns), clock
+        assert np.array_equal(many.offset_ns[k][kept], one.offset_ns), clock
+        assert np.array_equal(many.err_ns[k][kept], one.err_ns), clock
+        assert np.array_equal(np.isnan(many.err_ns[k]), ~kept), clock

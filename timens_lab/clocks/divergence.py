@@ -78,7 +78,7 @@ class Summary(NamedTuple):
 class Divergences(NamedTuple):
     """Per-sample offsets of several clocks of one batch of records, aligned with the records."""
 
-    index: np.ndarray       # intp: the records used, positions in ns_records (rt1 >= rt0)
+    used: np.ndarray        # intp: the records used, positions in ns_records (rt1 >= rt0)
     t_ns: np.ndarray        # int64: their REALTIME midpoints
     offset_ns: np.ndarray   # float64, clocks × records: NaN where that clock gives nothing
     err_ns: np.ndarray      # float64, clocks × records: the bound (NaN likewise)
@@ -154,13 +154,12 @@ def divergences(ns_records: np.ndarray, host_records: np.ndarray, clocks: Sequen
         j = np.searchsorted(hmid, nmid, side="right") - 1
         j[nmid == hmid[-1]] = len(hmid) - 2      # the last host midpoint closes the last bracket
         inside = (j >= 0) & (j <= len(hmid) - 2)
-        if inside.all():
-            pos, sub = slice(None), ns
-        else:
-            pos = np.flatnonzero(inside)
-            if not len(pos):
-                continue
-            sub, j = ns[pos], j[pos]
+        every = bool(inside.all())
+        pos = np.arange(len(ns)) if every else np.flatnonzero(inside)
+        if not len(pos):
+            continue
+        sub = ns if every else ns[pos]
+        j = j if every else j[pos]
         # λ: where m_i falls between M_j and M_{j+1}, from small int64 differences.
         h_rt0, s_rt0 = host[:, _RT0], sub[:, _RT0]
         v = (host[:, _RT1] - h_rt0) / 2.0
@@ -187,14 +186,15 @@ def divergences(ns_records: np.ndarray, host_records: np.ndarray, clocks: Sequen
         if missing.any():
             off[missing] = np.nan
             bound[missing] = np.nan
-        if isinstance(pos, slice) and len(members) == len(fields):
+        if every and len(members) == len(fields):
             offset, err = off, bound     # every record, every clock: the usual live frame
             continue
         if offset is None or err is None:
             offset = np.full((len(fields), len(ns)), np.nan)
             err = np.full((len(fields), len(ns)), np.nan)
-        offset[np.ix_(members, np.arange(len(ns))[pos])] = off
-        err[np.ix_(members, np.arange(len(ns))[pos])] = bound
+        rows = np.asarray(members, dtype=np.intp)
+        offset[np.ix_(rows, pos)] = off
+        err[np.ix_(rows, pos)] = bound
     if offset is None or err is None:
         offset = np.full((len(fields), len(ns)), np.nan)
         err = np.full((len(fields), len(ns)), np.nan)
@@ -268,10 +268,11 @@ def estimate_resolution(ns_records: np.ndarray, host_records: np.ndarray, clock:
 
 
 def _without_wide_sandwiches(host: np.ndarray) -> np.ndarray:
-    """Host samples (rows of an int64 record matrix) minus those whose sandwich was preempted (wider than WIDE_FACTOR × the
-    median and WIDE_MIN_NS): such a sample knows its clock only to within milliseconds, and a
-    free-running namespace sampler may put thousands of records into its two brackets. Its
-    narrow neighbours bracket them instead (the bend term still watches that longer span)."""
+    """Host samples (rows of an int64 record matrix) minus those whose sandwich was preempted
+    (wider than WIDE_FACTOR × the median and WIDE_MIN_NS): such a sample knows its clock only
+    to within milliseconds, and a free-running namespace sampler may put thousands of records
+    into its two brackets. Its narrow neighbours bracket them instead (the bend term still
+    watches that longer span)."""
     if len(host) < 3:
         return host
     width = host[:, _RT1] - host[:, _RT0]
@@ -281,8 +282,9 @@ def _without_wide_sandwiches(host: np.ndarray) -> np.ndarray:
 
 
 def _bend_bound(b: np.ndarray, rt0: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Per host sample k (the last axis of ``b``; one row per clock): a bound on how much the host series departs from a straight line
-    through k's neighbours, where it visibly does; 0 where the bend is within the noise.
+    """Per host sample k (the last axis of ``b``; a row per clock): a bound on how much the
+    host series departs from a straight line through k's neighbours, where it visibly does; 0
+    where the bend is within the noise.
 
     ``bend_k = |Δe_k − Δe_{k−1} · Δt_k / Δt_{k−1}|`` is 0 for a linear series, and the half-
     widths alone can make it as large as ``noise_k = v_{k+1} + v_k (1 + r) + v_{k−1} r``. A bend

@@ -27,8 +27,17 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from ..offsets import NSEC
-from .canvas_wire import (BAND, LINE_MEAN, LINE_MINMAX, Block, PixelMap, css_colour, pack,
-                          pack_points, to_pixels)
+from .canvas_wire import (
+    BAND,
+    LINE_MEAN,
+    LINE_MINMAX,
+    Block,
+    PixelMap,
+    css_colour,
+    pack,
+    pack_points,
+    to_pixels,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from .canvas import LiveCanvas

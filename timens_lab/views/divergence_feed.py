@@ -23,7 +23,7 @@ import numpy as np
 
 from ..clocks.divergence import divergences
 from ..offsets import NSEC
-from ..source import HOST, MISSING, RECORD_DTYPE, Channel, Source, configured_offset
+from ..source import HOST, RECORD_DTYPE, Channel, Source, configured_offset
 from .decimate import Envelope, EnvelopeRows
 from .series import Series
 
@@ -194,7 +194,7 @@ class DivergenceFeed:
             lo = max(int(np.searchsorted(_mid(tail), first, side="right")) - 3, 0)
             host = tail[lo:]
         d = divergences(batch, host, self.clocks)
-        rows = owner[d.index]
+        rows = owner[d.used]
         t = (d.t_ns - self._first_t(d.t_ns)) / NSEC
         for k, clock in enumerate(self.clocks):
             self._append(clock, rows, t, d.offset_ns[k], d.err_ns[k])

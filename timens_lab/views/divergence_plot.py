@@ -29,8 +29,8 @@ Two renderers, one data model (divergence_feed.py): in a Jupyter kernel with any
 frames go to a browser canvas (canvas.py, divergence_canvas.py): matplotlib draws only the
 background (axes, ticks, legend, reference lines) when limits change, the new measurements
 travel as binary points up to ``MESSAGE_HZ`` times a second within ``VIEW_BUDGET`` of one core,
-and the browser plays them out at its own animation-frame rate. Elsewhere (scripts, tests, a figure passed in, or
-``TIMENS_LAB_RENDERER=matplotlib``) the blitted matplotlib path below. Either way
+and the browser plays them out at its own animation-frame rate. Elsewhere (scripts, tests, a
+figure passed in, or ``TIMENS_LAB_RENDERER=matplotlib``) the blitted matplotlib path below. Either way
 :meth:`DivergencePlot.finish` draws the final picture with matplotlib, which the saved notebook
 keeps.
 
