@@ -251,6 +251,7 @@ class DemoApp:
         self.notes, self.refused = [], ""
         with self._fenced(name):
             await self._prepare()
+            await asyncio.sleep(0)   # the page's widget messages that came meanwhile, first
             self._make()
             if self.built_for is None and self.keys.room == [0, 0]:
                 # Only the figures' size waits for the page; the Lab and samplers are up.
