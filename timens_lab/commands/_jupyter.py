@@ -48,7 +48,7 @@ def main() -> None:
         trust.append(Path(args[1]))
         args = args[2:]
     module, *args = args
-    sys.modules.setdefault(SLOW_OPTIONAL, None)  # type: ignore[assignment]  # import -> ImportError
+    sys.modules.setdefault(SLOW_OPTIONAL, None)  # type: ignore[arg-type]  # None: import raises ImportError
     if importlib.util.find_spec("voila") is not None:
         import voila  # noqa: F401  (its import-time filter, then taken out)
 
