@@ -4,6 +4,7 @@ no, and ``timens-lab demo`` serving the page through Voilà."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -170,6 +171,50 @@ def test_presenter_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     assert seen[-1][3] == "dark" and "tl-dark" in app.root._dom_classes
     assert mpl.colors.to_hex(mpl.rcParams["figure.facecolor"]) == "#000000"
     mpl.rcdefaults()
+
+
+#: Runs the shipped demo notebook's cell as a kernel would, on a loop, and reports what exists
+#: when the cell has returned (what Voilà waits for before it sends the page's scripts) and
+#: once the first build is done.
+_CELL_THEN_BUILD = """
+import asyncio, json, sys
+import IPython.display
+
+from timens_lab.demo.app import NOTEBOOK
+
+shown = []
+IPython.display.display = lambda *objs, **kw: shown.extend(objs)
+cell = "".join(json.loads(NOTEBOOK.read_text())["cells"][0]["source"])
+
+async def main():
+    scope = {}
+    exec(cell, scope)                       # app = DemoApp().start()
+    app = scope["app"]
+    print(json.dumps({"shown": app.root in shown, "dash": app.dash is not None,
+                      "heavy": sorted(m for m in ("matplotlib", "timens_lab.views.dashboard")
+                                      if m in sys.modules)}), flush=True)
+    while app._busy is not None and not app._busy.done():
+        await asyncio.sleep(0.05)
+    print(json.dumps({"dash": app.dash is not None, "status": app.status.value}), flush=True)
+    app.stop()
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.slow
+def test_the_notebook_cell_shows_the_stage_before_the_heavy_start() -> None:
+    """The demo notebook's cell returns with the stage displayed and none of the figures'
+    imports done (Voilà sends the page's scripts only when the cell has run); the imports and
+    the first build follow on the loop, and the build completes."""
+    env = {**os.environ, "TIMENS_LAB_MODE": "replay"}   # no namespaces needed for this
+    done = subprocess.run([sys.executable, "-c", _CELL_THEN_BUILD], capture_output=True,
+                          text=True, timeout=120, env=env, cwd=REPO, check=False)
+    assert done.returncode == 0, done.stderr
+    after_cell, after_build = (json.loads(line) for line in done.stdout.splitlines()[-2:])
+    assert after_cell == {"shown": True, "dash": False, "heavy": []}
+    assert after_build["dash"], after_build
+    assert "error" not in after_build["status"], after_build
 
 
 def _unauthenticated_gets_no_app(port: int) -> bool:

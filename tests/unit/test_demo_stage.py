@@ -157,12 +157,15 @@ def test_the_stage_plot_reads_cleanly(scenario: str, room: tuple[int, int]) -> N
 
 
 @pytest.mark.parametrize("room", [(1920, 450), (1920, 291)])
-def test_the_canvas_rendered_stage_plot_fits_and_refits(room: tuple[int, int]) -> None:
-    """The same with the live canvas renderer (what a kernel with anywidget uses), and after
-    a resize to a shorter page (JupyterLab's is 291 px at 1920×1080): its figure is not
-    pyplot's, so GridSpec.update alone would not move its axes and the margins would walk
-    until matplotlib raised "bottom cannot be >= top"."""
-    dash = _dressed(SCENARIOS["a day ahead"], room, renderer="canvas")
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+def test_the_canvas_rendered_stage_plot_fits_and_refits(scenario: str,
+                                                        room: tuple[int, int]) -> None:
+    """The same with the live canvas renderer (what a kernel with anywidget uses; its fitting
+    lays the figure out without painting it), and after a resize to a shorter page
+    (JupyterLab's is 291 px at 1920×1080): its figure is not pyplot's, so GridSpec.update alone
+    would not move its axes and the margins would walk until matplotlib raised "bottom cannot
+    be >= top"."""
+    dash = _dressed(SCENARIOS[scenario], room, renderer="canvas")
     try:
         assert dash.plot.renderer == "canvas"
         assert figures.text_problems(dash.plot.fig) == []

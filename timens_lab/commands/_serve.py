@@ -17,6 +17,7 @@ import os
 import re
 import secrets
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -86,10 +87,17 @@ def server_env(token_path: Path) -> dict[str, str]:
     return env
 
 
+def launcher(module: str, *, trust: Sequence[Path] = ()) -> list[str]:
+    """The argv start of Jupyter server ``module`` (``jupyterlab``, ``voila``) through our
+    launcher (_jupyter.py: one warning that is not ours and seconds of start-up less; it signs
+    the notebooks in ``trust``). -P: the served folder (the cwd) is not on sys.path."""
+    signing = [arg for path in trust for arg in ("--trust", str(path))]
+    return [sys.executable, "-P", "-m", "timens_lab.commands._jupyter", *signing, module]
+
+
 def jupyterlab_argv(root_dir: Path, ip: str, port: int, *, browser: bool,
-                    default_url: str | None = None) -> list[str]:
-    # -P: the course folder (the cwd) is not on sys.path; _jupyter: one warning that is not ours
-    argv = [sys.executable, "-P", "-m", "timens_lab.commands._jupyter", "jupyterlab",
+                    default_url: str | None = None, trust: Sequence[Path] = ()) -> list[str]:
+    argv = [*launcher("jupyterlab", trust=trust),
             f"--ServerApp.root_dir={root_dir}", f"--ip={loopback(ip)}", f"--port={port}"]
     if default_url:
         argv.append(f"--LabApp.default_url={default_url}")

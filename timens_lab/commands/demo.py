@@ -6,7 +6,6 @@ import argparse
 import importlib.util
 import os
 import shutil
-import sys
 from pathlib import Path
 
 from ..errors import TimensError
@@ -55,7 +54,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 def notebook_copy() -> Path:
     """A fresh copy of the shipped demo notebook in the user's cache: the server and JupyterLab
-    write next to the notebook they serve (checkpoints, autosave), never into site-packages."""
+    write next to the notebook they serve (checkpoints, autosave), never into site-packages.
+    The server signs it as it starts (argv_for: the launcher's --trust), so it is trusted."""
     from ..demo.app import NOTEBOOK
 
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
@@ -67,34 +67,18 @@ def notebook_copy() -> Path:
     except OSError as err:
         raise _serve.ServerSetupError(f"cannot copy the demo notebook to {folder}: {err.strerror or err}",
                           hint="set XDG_CACHE_HOME to a folder you can write") from err
-    _trust(copy)
     return copy
-
-
-def _trust(notebook: Path) -> None:
-    """Sign our own notebook in the user's Jupyter trust database (what "Trust Notebook" does),
-    so Voila does not warn that it is untrusted. Best effort: serving works either way."""
-    import sqlite3
-
-    try:
-        import nbformat
-        from nbformat.sign import NotebookNotary
-
-        nb = nbformat.read(notebook, as_version=4)
-        NotebookNotary().sign(nb)
-    except (ImportError, OSError, ValueError, sqlite3.Error):
-        pass  # e.g. no writable Jupyter data dir: an unsigned notebook only costs a log line
 
 
 def argv_for(args: argparse.Namespace, notebook: Path) -> list[str]:
     if args.jupyterlab:
         argv = _serve.jupyterlab_argv(notebook.parent, args.ip, args.port, browser=args.browser,
-                                      default_url=f"/doc/tree/{notebook.name}")
+                                      default_url=f"/doc/tree/{notebook.name}", trust=[notebook])
     else:
         # --token: Voilà asks for a token and takes it from JUPYTER_TOKEN_FILE (voila/app.py,
         # auto_token); tracebacks stay in the server's log, never in the page.
         # --template: Voila's lab template without its CDN links (data/voila/templates).
-        argv = [sys.executable, "-m", "voila", str(notebook), f"--port={args.port}",
+        argv = [*_serve.launcher("voila", trust=[notebook]), str(notebook), f"--port={args.port}",
                 f"--Voila.ip={_serve.loopback(args.ip)}", f"--template={TEMPLATE}",
                 f"--theme={'dark' if args.dark else 'light'}", "--strip_sources=True",
                 "--VoilaConfiguration.show_tracebacks=False", "--token"]

@@ -45,6 +45,10 @@ CLOCKS = ("monotonic", "boottime")
 THEME_ENV = "TIMENS_LAB_DEMO_THEME"
 #: The page the stage is laid out for until the page says its size.
 STAGE = (1920, 0)
+#: How long after showing the stage the first build waits for the page to say its size, in a
+#: Jupyter kernel (Voilà or JupyterLab: a page is loading its scripts meanwhile). Elsewhere (a
+#: script, the tests) no page will say, and the figures fit STAGE at once.
+ROOM_WAIT_S = 10.0
 _HINT = ("<kbd>1</kbd>–<kbd>4</kbd> scenario · <kbd>PgDn</kbd>/<kbd>PgUp</kbd> next/previous · "
          "<kbd>0</kbd>/<kbd>r</kbd> reset · <kbd>space</kbd> pause · <kbd>t</kbd> light/dark · "
          "<kbd>f</kbd> full screen")
@@ -93,6 +97,8 @@ class DemoApp:
         #: host MONOTONIC at the last migration's checkpoint and restore (for tests and talks)
         self.migration: dict[str, int] = {}
         self.log: collections.deque[str] = collections.deque(maxlen=20)
+        self._prepared = False            # the figures' imports and theme are done
+        self._room_by = time.monotonic()  # the first build waits for the page's size until then
         self._task: asyncio.Task[None] | None = None
         self._busy: asyncio.Task[None] | None = None
         self._last_readout = 0.0
@@ -115,7 +121,8 @@ class DemoApp:
         self.status = W.HTML()
         self.status.add_class("timens-status")
         self.status.add_class("tl-notes")
-        self.readouts = Readouts()
+        # The host's clocks tick from the first moment (the namespaces join when built).
+        self.readouts = Readouts(data=stage.readout_data(None, stage.host_clocks_ns()))
         self.area = W.Box()
         self.area.add_class("tl-figures")
         self.keyhint = W.HTML()
@@ -139,11 +146,17 @@ class DemoApp:
 
     def start(self) -> DemoApp:
         """Display the stage, build the first scenario, start the watchdog (on the running
-        loop)."""
+        loop).
+
+        Returns at once, with the stage on the page and nothing heavy imported: Voilà sends
+        the page's scripts only when the cell has run, so the seconds of imports, the Lab and
+        the samplers happen in the build's task (:meth:`_prepare`), while the page loads.
+        """
         from IPython.display import display
 
-        stage.apply_theme(self.theme)
         display(self.root)
+        self._room_by = time.monotonic() + (ROOM_WAIT_S if _in_kernel() else 0.0)
+        self._say("starting: loading the live views …")
         self.choose(self.preset)
         self._task = asyncio.get_running_loop().create_task(self._watch(), name="timens demo")
         return self
@@ -237,9 +250,13 @@ class DemoApp:
     async def _apply(self, name: str) -> None:
         self.notes, self.refused = [], ""
         with self._fenced(name):
+            await self._prepare()
+            await asyncio.sleep(0)   # the page's widget messages that came meanwhile, first
+            self._make()
             if self.built_for is None and self.keys.room == [0, 0]:
-                await self._await_room(2.0)
-            self._build()
+                # Only the figures' size waits for the page; the Lab and samplers are up.
+                await self._await_room(self._room_by - time.monotonic())
+            self._place()
             if self.live:
                 await SCENARIOS[name](self)
             self._words()
@@ -251,6 +268,25 @@ class DemoApp:
         if self._busy is None or self._busy.done():
             self._refit()
 
+    async def _prepare(self) -> None:
+        """What only the figures need, once: about a second of imports (matplotlib, the
+        views), the widget backend (the notebook's former ``%matplotlib widget``) and the
+        figures' theme. The imports run in a worker thread: meanwhile the kernel's loop answers
+        the page, whose widgets render only once the kernel has sent their state, and the Lab's
+        helper starts (its start is mostly waiting for the helper's Python)."""
+        if self._prepared:
+            return
+        imports = asyncio.ensure_future(asyncio.to_thread(_import_views))
+        try:
+            if self.live and (self.lab is None or self.lab.closed):
+                await asyncio.sleep(0)   # the import thread first
+                self.lab = self.lab_factory()
+        finally:
+            await imports
+        _widget_backend()
+        stage.apply_theme(self.theme)
+        self._prepared = True
+
     async def _await_room(self, timeout: float) -> None:
         """A page reports its size within a moment of showing the stage; a headless run never
         does (the figures then fit STAGE)."""
@@ -260,12 +296,10 @@ class DemoApp:
 
     # --- building and tearing down
 
-    def _build(self) -> None:
-        """A fresh dashboard (and Lab, if the last one died) for the current scenario, its
-        figures sized to the page."""
+    def _make(self) -> None:
+        """A fresh dashboard (and Lab, if the last one died) for the current scenario: its
+        host sampler runs, its figures are not placed yet (:meth:`_place`)."""
         self._teardown(close_lab=False)
-        room = tuple(self.keys.room) if self.keys.room != [0, 0] else STAGE
-        fit = figures.fit(room)  # type: ignore[arg-type]
         if self.live:
             if self.lab is None or self.lab.closed:
                 self.lab = self.lab_factory()
@@ -274,6 +308,12 @@ class DemoApp:
             self.dash = Dashboard.for_lab(self.lab, rate=self.rate, fps=self.fps)
         else:
             self.dash = figures.ReplayDash(self.fps)
+
+    def _place(self) -> None:
+        """The dashboard's figures sized to the page, on the stage, their render loop
+        started."""
+        room = tuple(self.keys.room) if self.keys.room != [0, 0] else STAGE
+        fit = figures.fit(room)  # type: ignore[arg-type]
         figures.dress(self.dash, fit, window_s=self.window_s, roles=self._roles,
                       own=self._own if self.live else None)
         self.dash.view.hooks.append(self._readout)
@@ -307,8 +347,10 @@ class DemoApp:
         # A closed dashboard is a web of reference cycles (figure <-> canvas, widgets <-> comms)
         # holding ~7 MB of Agg buffers, freed only by a full collection, which CPython runs
         # rarely (RSS ratcheted from 123 to 133 MB in four minutes of preset changes).
-        # Collecting here (~35 ms a rebuild) keeps it flat (bench/bench_demo.py).
-        gc.collect()
+        # Collecting here (~35 ms a rebuild) keeps it flat (bench/bench_demo.py). Not before the
+        # first build: nothing was closed, and the start-up's imports make it ~0.1 s.
+        if dash is not None:
+            gc.collect()
 
     def sample(self, ns: Any) -> Any:
         """A sampler in ``ns`` whose channel is labelled by the namespace's name alone: the
@@ -447,6 +489,36 @@ def _where(err: BaseException) -> str:
     tb = traceback.extract_tb(err.__traceback__)
     at = f" (at {os.path.basename(tb[-1].filename)}:{tb[-1].lineno} in {tb[-1].name})" if tb else ""
     return f"{type(err).__name__}: {err}{at}"
+
+
+def _import_views() -> None:
+    """Import what the figures need (plain module imports: safe in a worker thread; nothing
+    here starts a process or touches IPython)."""
+    import matplotlib.pyplot  # noqa: F401
+
+    from ..views import dashboard, tree_plot  # noqa: F401
+
+
+def _shell() -> Any:
+    """The Jupyter kernel's IPython shell, else None (a script, a terminal IPython, tests)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    shell = get_ipython()
+    return shell if getattr(shell, "kernel", None) is not None else None
+
+
+def _in_kernel() -> bool:
+    return _shell() is not None
+
+
+def _widget_backend() -> None:
+    """``%matplotlib widget`` in a Jupyter kernel (the tree's figure is an ipympl canvas);
+    elsewhere the backend stays as it is."""
+    shell = _shell()
+    if shell is not None:
+        shell.run_line_magic("matplotlib", "widget")
 
 
 def _default_lab() -> Any:

@@ -160,9 +160,15 @@ def _fit_plot(plot: Any, *, always: bool = True) -> None:
 
     moved = False
     for _ in range(3):   # each pass measures the labels the last one laid out
-        # Agg's draw, not the canvas's: ipympl's would also send the frame to a view that may
-        # not exist yet, which breaks it (views/_delivery.py).
-        FigureCanvasAgg.draw(plot.fig.canvas)
+        if getattr(plot, "renderer", None) == "canvas":
+            # Layout without painting (half the cost): on the live canvas the kernel's pixels
+            # are only ever the background, which the plot renders afresh when it sends one.
+            plot.fig.draw_without_rendering()
+        else:
+            # Agg's draw, not the canvas's: ipympl's would also send the frame to a view that
+            # may not exist yet, which breaks it (views/_delivery.py); and a painted draw, as
+            # the blitting plot grabs its background from it (its draw_event).
+            FigureCanvasAgg.draw(plot.fig.canvas)
         status = getattr(plot, "status", None)
         lifted = status is not None and lift_over_title(status)
         if not (fit_margins(plot.fig) or lifted):

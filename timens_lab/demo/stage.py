@@ -109,12 +109,13 @@ def readout_data(feed: Any, host: Mapping[str, int], *, names: Mapping[str, str]
     """The Readouts' data: the host's clocks ``host`` (ns, read now) and, per namespace channel
     of ``feed``, the same clocks plus the offsets measured in it (medians of the last TAIL
     samples); a clock not measured yet is None ("…" on screen). ``built`` tells one build of
-    a scenario from the next (the page keeps it as ``data-built``)."""
+    a scenario from the next (the page keeps it as ``data-built``). ``feed`` None: the host
+    alone (the stage while it starts)."""
     columns: list[dict[str, Any]] = [{
         "name": "host", "sub": "the machine itself", "kind": "host",
         "clocks": {"uptime": host["boottime"], **{c: host[c] for c in READ_CLOCKS}},
         "resid": "reference"}]
-    for cid in feed.order:
+    for cid in feed.order if feed is not None else ():
         channel = feed.channels[cid]
         clocks: dict[str, int | None] = {}
         ahead: dict[str, str] = {}
