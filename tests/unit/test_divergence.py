@@ -15,8 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from timens_lab.clocks.divergence import (Divergence, divergence, divergences,
-                                         estimate_resolution, summary)
+from timens_lab.clocks.divergence import Divergence, divergence, divergences, estimate_resolution, summary
 from timens_lab.source import MISSING, RECORD_DTYPE
 
 RT_START = 1_795_000_000_000_000_000          # REALTIME around late 2026, ns
