@@ -77,8 +77,7 @@ class Envelope:
             mid = None if mid is None else mid[ok]
         if not len(x):
             return
-        col = ((x - self.x0) * (self.columns / (self.x1 - self.x0))).astype(np.intp)
-        np.minimum(col, self.columns - 1, out=col)   # x == x1 lands in the last column
+        col = column_of(x, self.x0, self.x1, self.columns)
         np.minimum.at(self.lo, col, lo)
         np.maximum.at(self.hi, col, hi)
         np.fmin.at(self.first, col, x)               # fmin/fmax: NaN (empty column) loses
@@ -147,8 +146,7 @@ class EnvelopeRows:
             mid = None if mid is None else mid[ok]
         if not len(x):
             return
-        col = ((x - self.x0) * (self.columns / (self.x1 - self.x0))).astype(np.intp)
-        np.minimum(col, self.columns - 1, out=col)
+        col = column_of(x, self.x0, self.x1, self.columns)
         flat = row * self.columns + col
         a_lo, a_hi, a_first, a_last, a_sum, a_count, dirty = self._arrays
         np.minimum.at(a_lo.reshape(-1), flat, lo)
@@ -201,6 +199,13 @@ class EnvelopeRows:
         if not filled.any():
             return None
         return float(lo[filled].min()), float(hi[filled].max())
+
+
+def column_of(x: np.ndarray, x0: float, x1: float, columns: int) -> np.ndarray:
+    """The pixel column of each x in [x0, x1] (x == x1 lands in the last column)."""
+    col = ((x - x0) * (columns / (x1 - x0))).astype(np.intp)
+    np.minimum(col, columns - 1, out=col)
+    return col
 
 
 def _check(x0: float, x1: float, columns: int) -> None:

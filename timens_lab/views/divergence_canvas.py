@@ -38,6 +38,7 @@ from .canvas_wire import (
     pack_points,
     to_pixels,
 )
+from .decimate import column_of
 
 if TYPE_CHECKING:  # pragma: no cover
     from .canvas import LiveCanvas
@@ -218,9 +219,8 @@ class CanvasFrames:
             return []
         order = np.argsort(t, kind="stable")
         rows, t, off, err = rows[order], t[order], off[order], err[order]
-        col = ((t - line.x0) * (line.columns / (line.x1 - line.x0))).astype(np.intp)
-        np.minimum(col, line.columns - 1, out=col)
-        res = off - self.plot.feed.histories[self.plot.clocks[i]].ref[rows]
+        col = column_of(t, line.x0, line.x1, line.columns)
+        res = self.plot.feed.residual(self.plot.clocks[i], rows, off)
         top, bottom = self.maps[i], self.maps[len(self.plot.clocks) + i]
         with np.errstate(invalid="ignore"):
             y_off = top.y(off / NSEC)

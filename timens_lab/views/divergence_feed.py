@@ -240,10 +240,14 @@ class DivergenceFeed:
         inside = rows < block[0].rows
         if not inside.all():
             rows, t, off, err = rows[inside], t[inside], off[inside], err[inside]
-        res = off - self.histories[clock].ref[rows]
+        res = self.residual(clock, rows, off)
         off_s = off / NSEC
         block[0].add(rows, t, off_s, off_s)
         block[1].add(rows, t, res - err, res + err, mid=res)
+
+    def residual(self, clock: str, rows: np.ndarray, off: np.ndarray) -> np.ndarray:
+        """Measured − reference (configured, else first measured) offsets of ``rows``, ns."""
+        return off - self.histories[clock].ref[rows]
 
     def reduce(self, clock: str, x0: float, x1: float, columns: int) -> None:
         """New pixel columns for ``clock`` (the limits changed): re-reduce every namespace's
