@@ -56,7 +56,7 @@ class AxisLimits:
         if not force and now - self._last_full < self._redraw_interval():
             return False
         if not force and self.canvas_frames is not None:
-            # The canvas renderer runs at the browser's frame rate: looking at the extents
+            # The canvas renderer sends up to 20 messages a second: looking at the extents
             # (~0.7 ms) a few times a second is enough (data outside the axes are clipped).
             if now - self._limits_at < 1.0 / LIMIT_CHECKS_HZ:
                 return False

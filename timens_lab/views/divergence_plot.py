@@ -258,7 +258,7 @@ class DivergencePlot(AxisLimits, StaticLayer):
         """Twice a second, scale the canvas renderer's frame period by its measured share of a
         core over VIEW_BUDGET. A frame's cost is a fixed part plus the data since the last
         one, so the share falls as the period grows and this settles where it meets the
-        budget (or at the browser's frame rate). Full redraws (the limits moved: rare, and
+        budget (or at MESSAGE_HZ). Full redraws (the limits moved: rare, and
         ~0.1–0.4 s of text layout in matplotlib) count in :attr:`cpu_s` but do not steer:
         one would stall the pace for seconds."""
         if not self._window_at:

@@ -17,8 +17,8 @@ Why this shape (measured on ipykernel 7.4 and 6.31):
 
 Views that pace themselves (a ``pace()`` method returning seconds, as the divergence plot's
 canvas renderer does while a browser shows it) are not held to ``fps``: each runs when it says,
-at the browser's frame rate within its CPU budget. ``fps`` still paces the other views and the
-hooks (panel refreshes, readouts).
+up to 20 times a second within its CPU budget (the browser paints at its own rate). ``fps``
+still paces the other views and the hooks (panel refreshes, readouts).
 
 Headless (nbclient, papermill, a plain script), ``await view.wait()`` (or ``view.run()``) before
 the kernel shuts down. Without ipympl (inline backend) the figure is shown as a PNG through the
