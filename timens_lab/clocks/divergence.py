@@ -154,12 +154,12 @@ def divergences(ns_records: np.ndarray, host_records: np.ndarray, clocks: Sequen
         j = np.searchsorted(hmid, nmid, side="right") - 1
         j[nmid == hmid[-1]] = len(hmid) - 2      # the last host midpoint closes the last bracket
         inside = (j >= 0) & (j <= len(hmid) - 2)
-        every = bool(inside.all())
-        pos = np.arange(len(ns)) if every else np.flatnonzero(inside)
-        if not len(pos):
-            continue
-        sub = ns if every else ns[pos]
-        j = j if every else j[pos]
+        pos = None if inside.all() else np.flatnonzero(inside)   # None: every record
+        if pos is not None:
+            if not len(pos):
+                continue
+            j = j[pos]
+        sub = ns if pos is None else ns[pos]
         # λ: where m_i falls between M_j and M_{j+1}, from small int64 differences.
         h_rt0, s_rt0 = host[:, _RT0], sub[:, _RT0]
         v = (host[:, _RT1] - h_rt0) / 2.0
@@ -186,15 +186,14 @@ def divergences(ns_records: np.ndarray, host_records: np.ndarray, clocks: Sequen
         if missing.any():
             off[missing] = np.nan
             bound[missing] = np.nan
-        if every and len(members) == len(fields):
+        if pos is None and len(members) == len(fields):
             offset, err = off, bound     # every record, every clock: the usual live frame
             continue
         if offset is None or err is None:
             offset = np.full((len(fields), len(ns)), np.nan)
             err = np.full((len(fields), len(ns)), np.nan)
-        rows = np.asarray(members, dtype=np.intp)
-        offset[np.ix_(rows, pos)] = off
-        err[np.ix_(rows, pos)] = bound
+        at = np.ix_(np.asarray(members, dtype=np.intp), np.arange(len(ns)) if pos is None else pos)
+        offset[at], err[at] = off, bound
     if offset is None or err is None:
         offset = np.full((len(fields), len(ns)), np.nan)
         err = np.full((len(fields), len(ns)), np.nan)

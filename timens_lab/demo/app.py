@@ -499,24 +499,18 @@ def _import_views() -> None:
     from ..views import dashboard, tree_plot  # noqa: F401
 
 
-def _shell() -> Any:
-    """The Jupyter kernel's IPython shell, else None (a script, a terminal IPython, tests)."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return None
-    shell = get_ipython()
-    return shell if getattr(shell, "kernel", None) is not None else None
-
-
 def _in_kernel() -> bool:
-    return _shell() is not None
+    from ..views._kernel import kernel_shell
+
+    return kernel_shell() is not None
 
 
 def _widget_backend() -> None:
     """``%matplotlib widget`` in a Jupyter kernel (the tree's figure is an ipympl canvas);
     elsewhere the backend stays as it is."""
-    shell = _shell()
+    from ..views._kernel import kernel_shell
+
+    shell = kernel_shell()
     if shell is not None:
         shell.run_line_magic("matplotlib", "widget")
 

@@ -147,9 +147,6 @@ def canvas_figure(figsize: tuple[float, float], dpi: float = 100) -> Figure:
 def canvas_available() -> bool:
     """The canvas renderer can run here: anywidget imports (it does, or this module would not
     have) and an IPython kernel is there to carry widget messages."""
-    try:
-        from IPython import get_ipython
-    except ImportError:  # pragma: no cover - IPython comes with ipykernel
-        return False
-    shell = get_ipython()
-    return shell is not None and getattr(shell, "kernel", None) is not None
+    from ._kernel import kernel_shell
+
+    return kernel_shell() is not None
