@@ -240,3 +240,28 @@ def test_savefig_mid_run_shows_the_data() -> None:
     rgb = np.array([round(255 * c) for c in plot.colours["a"][:3]])
     assert (np.abs(png - rgb).max(axis=-1) < 30).sum() > 100, "no line of a's colour in the PNG"
     plot.close()
+
+
+def test_time_axis_grows_at_once_however_costly_keyframes_are(monkeypatch: pytest.MonkeyPatch
+                                                               ) -> None:
+    """Past the time axis's right edge the canvas has nothing new to draw (its columns end
+    there), so the axis grows at the next limit check, even while costly keyframes hold other
+    limit changes back for up to MAX_REDRAW_INTERVAL_S."""
+    from timens_lab.views import _plot_limits
+
+    monkeypatch.setattr(_plot_limits, "LIMIT_CHECKS_HZ", 1e9)   # look at every frame
+    source = SyntheticSource({"a": (5 * S, 5 * S)}, samples=30_000, chunk=500, seed=1)
+    plot = DivergencePlot(source, renderer="canvas")
+    plot.fig.canvas.send = lambda content, buffers=None: None
+    plot.fig.canvas._on_msg(None, {"type": "hello", "id": "v"}, [])
+    plot.frame()
+    plot.keyframe_cost = 1.0   # a 1 s render: other limit changes wait MAX_REDRAW_INTERVAL_S
+    assert plot._redraw_interval() == _plot_limits.MAX_REDRAW_INTERVAL_S
+    x1 = plot.ax_offset[0].get_xlim()[1]
+    while (plot.feed.t_max() or 0.0) <= x1:
+        assert not source.done
+        full = plot.full_redraws
+        plot.frame()
+    assert plot.full_redraws == full + 1
+    assert plot.feed.t_max() <= plot.ax_offset[0].get_xlim()[1]
+    plot.close()

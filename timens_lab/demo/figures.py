@@ -105,22 +105,20 @@ def dress(dash: Any, fit: Fit, *, window_s: float,
     if hasattr(plot, "ax_resid"):
         plot.ax_offset[0].set_ylabel("offset\nvs host", fontsize=8)
         plot.ax_resid[0].set_ylabel("measured −\nconfigured (ns)", fontsize=8)
-    last: dict[str, Any] = {"roles": 0.0, "redraws": -1, "labels": None}
+    last: dict[str, Any] = {"roles": 0.0, "labels": None}
+
+    def relayout() -> None:
+        # A full redraw is on its way (new limits, ticks or channels): labels may have grown.
+        # Measuring costs half a render, so only when the tick labels or the legend changed.
+        labels = _label_texts(plot.fig)
+        if labels != last["labels"]:
+            last["labels"] = labels
+            _fit_layout(plot)
+
+    if hasattr(plot, "relayout"):
+        plot.relayout = relayout
 
     def each_frame() -> None:
-        # After a full redraw (new limits, ticks or channels) labels may have grown; measuring
-        # costs half a full draw, so only when the tick labels or the legend changed.
-        if plot.full_redraws != last["redraws"]:
-            last["redraws"] = plot.full_redraws
-            labels = _label_texts(plot.fig)
-            if labels != last["labels"]:
-                last["labels"] = labels
-                # Measured on a fresh Agg draw: the canvas renderer does not draw the figure
-                # in the kernel until a browser view asks for a background, and the sizes and
-                # positions of unlaid-out labels walked the margins into each other ("bottom
-                # cannot be >= top": the render loop died and the stage rebuilt every 4 s).
-                _fit_plot(plot, always=False)
-                last["redraws"] = plot.full_redraws
         now = time.monotonic()
         # A resize clears the browser's canvas; the plot sends frames all the time, the tree
         # only when it changes, so it is drawn again for a few seconds after one.
@@ -153,29 +151,32 @@ def lift_over_title(text: Any) -> bool:
     return True
 
 
-def _fit_plot(plot: Any, *, always: bool = True) -> None:
-    """Labels of ``plot`` (a DivergencePlot) inside its figure and clear of each other; redraws
-    when something moved (or ``always``)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
+def _fit_plot(plot: Any) -> None:
+    """Labels of ``plot`` (a DivergencePlot) inside its figure and clear of each other, then
+    a full redraw."""
+    _fit_layout(plot)
+    plot.full_draw()
 
+
+def _fit_layout(plot: Any) -> bool:
+    """Move ``plot``'s margins (and its status line) until its labels fit; True if any moved.
+
+    Measured on a layout pass of its own, not on the last render: the canvas renderer does not
+    draw the figure in the kernel until a browser view asks for a background, and the sizes and
+    positions of unlaid-out labels walked the margins into each other ("bottom cannot be >=
+    top": the render loop died and the stage rebuilt every 4 s).
+    """
     moved = False
     for _ in range(3):   # each pass measures the labels the last one laid out
-        if getattr(plot, "renderer", None) == "canvas":
-            # Layout without painting (half the cost): on the live canvas the kernel's pixels
-            # are only ever the background, which the plot renders afresh when it sends one.
-            plot.fig.draw_without_rendering()
-        else:
-            # Agg's draw, not the canvas's: ipympl's would also send the frame to a view that
-            # may not exist yet, which breaks it (views/_delivery.py); and a painted draw, as
-            # the blitting plot grabs its background from it (its draw_event).
-            FigureCanvasAgg.draw(plot.fig.canvas)
+        # Layout without painting (half the cost of a render): whatever is shown is rendered
+        # afterwards (the full redraw this precedes, or the one _fit_plot asks for).
+        plot.fig.draw_without_rendering()
         status = getattr(plot, "status", None)
         lifted = status is not None and lift_over_title(status)
         if not (fit_margins(plot.fig) or lifted):
             break
         moved = True
-    if moved or always:
-        plot.full_draw()
+    return moved
 
 
 def _only(provider: Callable[[], Any], own: Callable[[], tuple[set[str], str | None]]
@@ -187,10 +188,12 @@ def _only(provider: Callable[[], Any], own: Callable[[], tuple[set[str], str | N
 
 
 def _label_texts(fig: Any) -> tuple[Any, ...]:
-    """Every tick label's and legend entry's text: what decides the margins (no layout)."""
+    """Every y tick label's and legend entry's text: what decides the margins (no layout).
+    Not the x tick labels: one line of a fixed size, whatever they say, they never move a
+    margin, and they change whenever the time axis grows or scrolls."""
     out: list[Any] = []
     for ax in fig.axes:
-        out += [t.get_text() for t in ax.get_xticklabels() + ax.get_yticklabels()]
+        out += [t.get_text() for t in ax.get_yticklabels()]
     out += [t.get_text() for legend in fig.legends for t in legend.get_texts()]
     return tuple(out)
 
@@ -281,7 +284,9 @@ def drawn_texts(fig: Any) -> list[tuple[str, Any, Any]]:
 
     renderer.draw_text = spy
     try:
-        FigureCanvasAgg.draw(fig.canvas)   # see _fit_plot
+        # Agg's draw, not the canvas's: ipympl's would also send the frame to a view that may
+        # not exist yet, which breaks it (views/_delivery.py).
+        FigureCanvasAgg.draw(fig.canvas)
     finally:
         del renderer.draw_text
     return [(t.get_text(), t.get_window_extent(renderer), t.axes) for t in drawn.values()

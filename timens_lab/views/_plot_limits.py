@@ -53,14 +53,18 @@ class AxisLimits:
         changed.
         """
         now = time.perf_counter()
-        if not force and now - self._last_full < self._redraw_interval():
-            return False
         if not force and self.canvas_frames is not None:
             # The canvas renderer sends up to 20 messages a second: looking at the extents
             # (~0.7 ms) a few times a second is enough (data outside the axes are clipped).
             if now - self._limits_at < 1.0 / LIMIT_CHECKS_HZ:
                 return False
             self._limits_at = now
+        if not force and now - self._last_full < self._redraw_interval():
+            # Except for the time axis running out: past its right edge nothing new is drawn
+            # (the columns end there), so the picture would stand still for up to
+            # MAX_REDRAW_INTERVAL_S. It grows by doubling or scrolls by a quarter window, so
+            # this costs O(log t) keyframes, or one per window / 4.
+            return self._x_limits(force)
         changed = self._x_limits(force)
         for i, clock in enumerate(self.clocks):
             changed |= self._y_limits(self.ax_offset[i], f"o{clock}", self.feed.offset_extent(clock),

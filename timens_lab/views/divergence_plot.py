@@ -40,7 +40,7 @@ No kernel calls here: the plot reads a :class:`~timens_lab.source.Source`, live 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -127,6 +127,10 @@ class DivergencePlot(AxisLimits, StaticLayer):
         self._cid = self.fig.canvas.mpl_connect("draw_event", self._on_draw)
         self.delivery = FrameDelivery(self.fig)
         self.canvas_frames: Any = None
+        #: called on every full redraw once limits and labels are set, before anything is
+        #: rendered: a caller that fits margins to the labels (the demo) does it there, so a
+        #: limit change costs one render, not a render and a second one for the new margins
+        self.relayout: Callable[[], None] | None = None
         if self.renderer == "canvas":
             from .divergence_canvas import CanvasFrames
 
@@ -340,6 +344,8 @@ class DivergencePlot(AxisLimits, StaticLayer):
         if self.canvas_frames is None or self._final:  # the canvas draws the data itself
             self._set_artist_data()
         self._set_static()
+        if self.relayout is not None:
+            self.relayout()
         if self.canvas_frames is not None:
             self._restyle = False
             if self._final:

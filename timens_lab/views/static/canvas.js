@@ -23,6 +23,9 @@ const F = 6;
 // many filled columns beyond the strip each series is drawn from, so that every segment whose
 // stroke reaches the strip is drawn whole and the clipped pixels equal a full redraw's.
 const STROKE_PX = 3, PAD_COLUMNS = 10;
+// The playout's lag covers the longest kernel stall before the last STALLS keyframes, up to
+// MAX_STALL_S (the price of a smooth picture is that much latency).
+const STALLS = 4, MAX_STALL_S = 0.6;
 
 function floats(view) {
   // msg buffers arrive as DataViews; a Float32Array needs a 4-byte aligned offset
@@ -138,7 +141,18 @@ class Playout {
     this.interval = 0.1;    // wall seconds between deltas (smoothed)
     this.jitter = 0.05;     // their mean deviation from that (smoothed)
     this.rate = 1.0;        // data seconds per wall second (smoothed)
+    this.stalls = [];       // wall seconds without deltas before each of the last keyframes
     this.reset(0);
+  }
+
+  // A keyframe arrived: how long the kernel sent nothing before it. Drawing a keyframe's
+  // background is a whole matplotlib render (0.1–0.5 s on a busy 2-core machine), and no
+  // deltas come meanwhile; the playout keeps that much data in hand (the longest of the last
+  // STALLS, at most MAX_STALL_S) so the picture keeps moving through the next one.
+  stalled(now) {
+    if (!this.lastMsg) { return; }
+    const gap = (now - this.lastMsg[0]) / 1000;
+    this.stalls = [...this.stalls.slice(1 - STALLS), Math.min(gap, MAX_STALL_S)];
   }
 
   reset(t) {
@@ -171,12 +185,14 @@ class Playout {
   }
 
   // Advance by dt wall seconds: keep 1.5 message intervals (and 3 × their jitter, so a late
-  // message finds points still to show) behind the newest data, moving at the data's own
+  // message finds points still to show; or a message interval more than the recent
+  // keyframes' stalls) behind the newest data, moving at the data's own
   // pace and drifting back to that lag when ahead or behind; once no new data came for a
   // while (paused, or the end), show everything there is.
   advance(dt, now) {
     if (!this.blocks.length) { return false; }
-    const lag = 1.5 * this.interval + 3 * this.jitter;
+    const lag = Math.max(1.5 * this.interval + 3 * this.jitter,
+                         this.interval + Math.max(0, ...this.stalls));
     if (!this.lastMsg || (now - this.lastMsg[0]) / 1000 > 2 * this.interval + lag) {
       this.shown = this.newest;
       return true;
@@ -362,6 +378,7 @@ function render({ model, el }) {
       });
       state.full = true;
       if (buffers.length === 2) { patch(state.series, ints(buffers[0]), floats(buffers[1])); }
+      playout.stalled(performance.now());
       playout.reset(msg.t || 0);     // the keyframe's columns hold every point sent so far
       resize(msg.size[0], msg.size[1]);
       state.dirty = true;
@@ -395,4 +412,7 @@ function render({ model, el }) {
   };
 }
 
+// Playout is exported for the browser tests (tests/e2e/test_playout.py); anywidget uses the
+// default export.
+export { Playout };
 export default { render };
