@@ -15,6 +15,7 @@ matplotlib.use("Agg")
 
 import matplotlib as mpl
 from matplotlib.colors import to_rgba
+from matplotlib.figure import Figure
 
 from timens_lab.demo import figures, stage
 from timens_lab.discovery.treemodel import Node, Tree
@@ -178,6 +179,55 @@ def test_the_canvas_rendered_stage_plot_fits_and_refits(scenario: str,
     finally:
         dash.plot.close()
         dash.tree.close()
+
+
+def test_the_time_axis_moving_costs_one_render_and_no_layout(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The live picture stands still while the kernel renders: when only the time axis grows or
+    scrolls, its new tick labels move no margin, so the full redraw is one render of the
+    background and no layout pass for fitting (which costs about as much again)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    dash = _dressed(SCENARIOS["a day ahead"], (1920, 450), renderer="canvas")
+    plot = dash.plot
+    try:
+        plot.fig.canvas.send = lambda content, buffers=None: None
+        plot.fig.canvas._on_msg(None, {"type": "hello", "id": "v"}, [])
+        plot.frame()
+        renders, layouts = [], []
+        draw, lay_out = FigureCanvasAgg.draw, plot.fig.draw_without_rendering
+
+        def counted(canvas: Any) -> None:
+            if canvas is plot.fig.canvas:   # not the tree's
+                renders.append(canvas)
+            draw(canvas)
+
+        monkeypatch.setattr(FigureCanvasAgg, "draw", counted)
+        monkeypatch.setattr(plot.fig, "draw_without_rendering",
+                            lambda: (layouts.append(1), lay_out()))
+        x1 = plot.ax_offset[0].get_xlim()[1]
+        for ax in plot.ax_offset:   # what the limits do when the data reach the right edge
+            ax.set_xlim(0.0, 3 * x1)
+        plot.full_draw()
+        for hook in dash.view.hooks:
+            hook()
+        assert (len(renders), len(layouts)) == (1, 0)
+        assert figures.text_problems(plot.fig) == []
+    finally:
+        plot.close()
+        dash.tree.close()
+
+
+def test_margins_are_fitted_again_only_when_a_label_can_be_wider() -> None:
+    """Digits share one width in the stage's font, so "−1000" → "−2000" needs no fit and
+    "500" → "1000" does."""
+    fig = Figure()
+    ax = fig.add_subplot()
+    keys = []
+    for ticks in ([-1000, 0, 1000], [-2000, 0, 2000], [-500, 0, 500]):
+        ax.set_yticks(ticks, [f"{t:.0f}".replace("-", "\u2212") for t in ticks])
+        keys.append(figures._label_texts(fig))
+    assert keys[0] == keys[1] != keys[2]
 
 
 def test_without_fitting_the_same_plot_has_clipped_text() -> None:

@@ -17,6 +17,7 @@ the tree gets its own type size (12 pt at 100 dpi
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -26,6 +27,7 @@ PLOT_WIDTH_IN = 6.4
 PLOT_DESIGN_IN = (9.0, 4.2)
 #: Room (px) fit_margins leaves between a label and the figure's edge, or another axes.
 MARGIN_PX = 4.0
+_DIGIT = re.compile(r"\d")
 #: Share of the page's width for the plot, and for the tree (the rest is gaps and padding).
 PLOT_SHARE, TREE_SHARE = 0.60, 0.36
 #: The figures' height when the page has not said (a headless run), and the least they get
@@ -188,12 +190,14 @@ def _only(provider: Callable[[], Any], own: Callable[[], tuple[set[str], str | N
 
 
 def _label_texts(fig: Any) -> tuple[Any, ...]:
-    """Every y tick label's and legend entry's text: what decides the margins (no layout).
-    Not the x tick labels: one line of a fixed size, whatever they say, they never move a
-    margin, and they change whenever the time axis grows or scrolls."""
+    """What decides the margins, without a layout: the y tick labels' texts with every digit
+    read as 0 (the fonts' digits share one width, so "−1000" needs the room "−2000" had), and
+    the legend's texts. Not the x tick labels: one line of a fixed height whatever they say,
+    they never move a margin, and they change whenever the time axis grows or scrolls. A fit
+    costs about as much as a render, and it stops the live picture meanwhile."""
     out: list[Any] = []
     for ax in fig.axes:
-        out += [t.get_text() for t in ax.get_yticklabels()]
+        out += [_DIGIT.sub("0", t.get_text()) for t in ax.get_yticklabels()]
     out += [t.get_text() for legend in fig.legends for t in legend.get_texts()]
     return tuple(out)
 

@@ -32,8 +32,11 @@ import anywidget
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-#: A browser view that sent nothing (stats come once a second) for this long is gone.
-VIEWER_TIMEOUT_S = 3.0
+#: A browser view that sent nothing (stats come once a second) for this long is gone. Not
+#: much shorter: its messages wait while the kernel is busy (a keyframe's render and the demo's
+#: margin fit take seconds on a loaded machine), and a view taken for gone costs a second
+#: render when it is heard again.
+VIEWER_TIMEOUT_S = 10.0
 
 
 def _asset(name: str) -> str:
