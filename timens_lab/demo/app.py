@@ -37,7 +37,7 @@ from typing import Any
 
 from . import figures, stage
 from .scenarios import CAPTIONS, PRESETS, SCENARIOS
-from .startup import NO_ROOM, Startup
+from .startup import NO_ROOM, Startup, start_probe
 
 #: The notebook Voilà serves (package data).
 NOTEBOOK = Path(__file__).resolve().parent.parent / "data" / "demo.ipynb"
@@ -69,18 +69,18 @@ class DemoApp:
     def __init__(self, *, rate: float = 100.0, fps: float = 10.0, window_s: float = 60.0,
                  rollover_s: float | None = 600.0, watchdog_s: float = 2.0,
                  theme: str | None = None, lab_factory: Callable[[], Any] | None = None) -> None:
-        import ipywidgets as W
-
-        from ..probing.check import probe
-        from .widgets import Keys, Readouts
-
         theme = theme or os.environ.get(THEME_ENV) or "light"
         if theme not in stage.THEMES:
             raise ValueError(f"theme must be one of {stage.THEMES}, not {theme!r}")
+        probed = start_probe()   # its child runs while the stage's widgets import
+        import ipywidgets as W
+
+        from .widgets import Keys, Readouts
+
         self.rate, self.fps, self.window_s = rate, fps, window_s
         self.rollover_s, self.watchdog_s, self.theme = rollover_s, watchdog_s, theme
         self.lab_factory = lab_factory or _default_lab
-        result = probe()
+        result = probed.result()
         self.live = result.time_namespaces
         self.reason, self.hint = result.reason, result.hint
         self.lab: Any = None

@@ -3,7 +3,10 @@
 Why this is its own module: Voilà runs the notebook's cell and sends the page its scripts only
 once the cell has returned, and the page's widgets render only once the kernel has sent their
 state. So ``DemoApp.start()`` displays the stage and returns with nothing heavy imported, and
-the first build's task (:meth:`DemoApp._apply`) does the rest while the page loads:
+the first build's task (:meth:`DemoApp._apply`) does the rest while the page loads. Before the
+stage shows, the cell probes for time namespaces (:func:`start_probe`: a child Python, 0.1–0.3 s)
+while it imports the stage's widgets (ipywidgets, anywidget: 0.2–0.3 s), not one after the other.
+After it:
 
 * :meth:`Startup.prepare`, once per app: about a second of imports (matplotlib, the views) in
   a worker thread, so the kernel's loop keeps answering the page meanwhile; the Lab's helper
@@ -19,8 +22,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 from . import stage
+
+if TYPE_CHECKING:
+    from ..probing.check import ProbeResult
 
 #: How long after showing the stage the first build waits for the page to say its size, in a
 #: Jupyter kernel (Voilà or JupyterLab: a page is loading its scripts meanwhile).
@@ -62,6 +70,18 @@ class Startup:
         has passed; a headless run has no page, and its figures then fit the default stage."""
         while tuple(room()) == NO_ROOM and time.monotonic() < self.room_by:
             await asyncio.sleep(0.05)
+
+
+def start_probe() -> Future[ProbeResult]:
+    """:func:`~timens_lab.probing.check.probe` in a thread of its own, started now: the probe
+    mostly waits for its child, so the caller's imports run meanwhile."""
+    from ..probing.check import probe
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="timens-demo-probe")
+    try:
+        return pool.submit(probe)
+    finally:
+        pool.shutdown(wait=False)   # the thread ends with the probe
 
 
 def import_views() -> None:
