@@ -217,6 +217,45 @@ def test_the_notebook_cell_shows_the_stage_before_the_heavy_start() -> None:
     assert "error" not in after_build["status"], after_build
 
 
+#: DemoApp() with a probe that notes whether the stage's widgets had been imported when it
+#: started, then returns once their import has begun (or after 20 s): it says whether the probe
+#: ran while they were importing.
+_PROBE_DURING_IMPORT = """
+import json, sys, time
+import timens_lab.probing.check as check
+
+real, seen, WIDGETS = check.probe, {}, "timens_lab.demo.widgets"
+
+def probe(refresh=False):
+    seen["before_import"] = WIDGETS not in sys.modules
+    deadline = time.monotonic() + 20
+    while WIDGETS not in sys.modules and time.monotonic() < deadline:
+        time.sleep(0.01)
+    seen["during_import"] = WIDGETS in sys.modules
+    return real(refresh)
+
+check.probe = probe
+from timens_lab.demo.app import DemoApp
+
+app = DemoApp()
+print(json.dumps({"seen": seen, "live": app.live, "reason": app.reason}))
+"""
+
+
+@pytest.mark.slow
+def test_the_probe_runs_while_the_stage_imports() -> None:
+    """DemoApp() probes for time namespaces (a child Python) while it imports the stage's
+    widgets, not before: both lie between the notebook cell's start and the stage on the page.
+    The probe's verdict still decides the stage (here: replay, forced)."""
+    env = {**os.environ, "TIMENS_LAB_MODE": "replay"}
+    done = subprocess.run([sys.executable, "-c", _PROBE_DURING_IMPORT], capture_output=True,
+                          text=True, timeout=120, env=env, cwd=REPO, check=False)
+    assert done.returncode == 0, done.stderr
+    got = json.loads(done.stdout.splitlines()[-1])
+    assert got["seen"] == {"before_import": True, "during_import": True}
+    assert got["live"] is False and "TIMENS_LAB_MODE" in got["reason"]
+
+
 def _unauthenticated_gets_no_app(port: int) -> bool:
     """Without the token the server refuses or redirects to a login page: no widgets."""
     deadline = time.monotonic() + 60
