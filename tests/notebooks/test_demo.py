@@ -256,6 +256,42 @@ def test_the_probe_runs_while_the_stage_imports() -> None:
     assert got["live"] is False and "TIMENS_LAB_MODE" in got["reason"]
 
 
+@pytest.mark.slow
+def test_the_voila_kernel_runs_without_the_debugger(tmp_path: Any,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """In the environment ``timens-lab demo`` gives Voila, the python3 kernel is ours
+    (commands/_demo_kernel.py): it runs cells as the stock one does, in the server's
+    interpreter, and never imports ipykernel's debugger (debugpy: a fifth of its imports)."""
+    import argparse
+
+    from jupyter_client.manager import KernelManager
+
+    from timens_lab.commands import demo
+
+    for name, value in demo.env_for(argparse.Namespace(jupyterlab=False, dark=False)).items():
+        monkeypatch.setenv(name, value)
+    km = KernelManager(kernel_name="python3")
+    km.start_kernel(cwd=str(tmp_path))
+    out: list[str] = []
+    try:
+        kc = km.client()
+        kc.start_channels()
+        kc.wait_for_ready(timeout=60)
+        code = ("import json, sys; print(json.dumps([sys.executable, sorted(m for m in sys.modules "
+                "if m.split('.')[0] in ('debugpy', '_pydevd_bundle') and sys.modules[m]), "
+                "6 * 7]))")
+        reply = kc.execute_interactive(code, timeout=60, output_hook=lambda msg: out.append(
+            msg["content"].get("text", "")) if msg["msg_type"] == "stream" else None)
+        kc.stop_channels()
+    finally:
+        km.shutdown_kernel(now=True)
+    assert reply["content"]["status"] == "ok", reply["content"]
+    executable, debugger, answer = json.loads("".join(out))
+    assert os.path.realpath(executable) == os.path.realpath(sys.executable)
+    assert debugger == []
+    assert answer == 42
+
+
 def _unauthenticated_gets_no_app(port: int) -> bool:
     """Without the token the server refuses or redirects to a login page: no widgets."""
     deadline = time.monotonic() + 60
