@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import re
 import secrets
 import sys
 from collections.abc import Callable, Iterator
@@ -28,6 +29,7 @@ from tests.e2e.page import NotebookPage, notebook_page
 from tests.e2e.pixels import ink_fraction
 from tests.e2e.server import LabServer, free_port
 from tests.e2e.stage_checks import text_problems, watch_outside
+from timens_lab.commands.demo import PAGE_EXTENSIONS
 
 pytestmark = pytest.mark.e2e
 
@@ -43,6 +45,8 @@ COLUMNS = {"1": ["host", "a day ahead"], "2": ["host", "max behind"],
 #: calls on the canvas).
 PLOT = f"{SCOPE} {live_canvas.DATA}"
 TREE = f"{SCOPE} .jupyter-matplotlib-canvas-div canvas:first-child"
+#: JS: the URL of every resource the page has loaded.
+RESOURCES = "() => performance.getEntriesByType('resource').map((e) => e.name)"
 #: JS: [plot paints, tree paints] of every plot and tree on the page, in document order.
 FIGURE_PAINTS = """([plot, tree]) => [
     [...document.querySelectorAll(plot)].map((c) => c.parentElement.parentElement.__tlPaints || 0),
@@ -178,6 +182,12 @@ def test_demo_renders_streams_and_switches_scenarios(request: pytest.FixtureRequ
     head.wait_for(timeout=120_000)
     assert "time namespaces" in head.inner_text()
     live = nb.page.locator(SCOPE).get_by_text("· live ·").count() > 0
+    if variant == "voila":
+        # The stage's page loads the JupyterLab extensions it uses and no other.
+        extensions = {m.group(1) for url in nb.page.evaluate(RESOURCES)
+                      if (m := re.search(r"/labextensions/((?:@[^/]+/)?[^/]+)/", url))}
+        assert "anywidget" in extensions, extensions
+        assert extensions <= set(PAGE_EXTENSIONS), extensions - set(PAGE_EXTENSIONS)
 
     # The plot is the live canvas (views/canvas.py), the tree an ipympl canvas.
     live_canvas.wait_painting(nb, 2, scope=SCOPE, timeout=60)

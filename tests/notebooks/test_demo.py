@@ -217,6 +217,81 @@ def test_the_notebook_cell_shows_the_stage_before_the_heavy_start() -> None:
     assert "error" not in after_build["status"], after_build
 
 
+#: DemoApp() with a probe that notes whether the stage's widgets had been imported when it
+#: started, then returns once their import has begun (or after 20 s): it says whether the probe
+#: ran while they were importing.
+_PROBE_DURING_IMPORT = """
+import json, sys, time
+import timens_lab.probing.check as check
+
+real, seen, WIDGETS = check.probe, {}, "timens_lab.demo.widgets"
+
+def probe(refresh=False):
+    seen["before_import"] = WIDGETS not in sys.modules
+    deadline = time.monotonic() + 20
+    while WIDGETS not in sys.modules and time.monotonic() < deadline:
+        time.sleep(0.01)
+    seen["during_import"] = WIDGETS in sys.modules
+    return real(refresh)
+
+check.probe = probe
+from timens_lab.demo.app import DemoApp
+
+app = DemoApp()
+print(json.dumps({"seen": seen, "live": app.live, "reason": app.reason}))
+"""
+
+
+@pytest.mark.slow
+def test_the_probe_runs_while_the_stage_imports() -> None:
+    """DemoApp() probes for time namespaces (a child Python) while it imports the stage's
+    widgets, not before: both lie between the notebook cell's start and the stage on the page.
+    The probe's verdict still decides the stage (here: replay, forced)."""
+    env = {**os.environ, "TIMENS_LAB_MODE": "replay"}
+    done = subprocess.run([sys.executable, "-c", _PROBE_DURING_IMPORT], capture_output=True,
+                          text=True, timeout=120, env=env, cwd=REPO, check=False)
+    assert done.returncode == 0, done.stderr
+    got = json.loads(done.stdout.splitlines()[-1])
+    assert got["seen"] == {"before_import": True, "during_import": True}
+    assert got["live"] is False and "TIMENS_LAB_MODE" in got["reason"]
+
+
+@pytest.mark.slow
+def test_the_voila_kernel_runs_without_the_debugger(tmp_path: Any,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """In the environment ``timens-lab demo`` gives Voila, the python3 kernel is ours
+    (commands/_demo_kernel.py): it runs cells as the stock one does, in the server's
+    interpreter, and never imports ipykernel's debugger (debugpy: a fifth of its imports)."""
+    import argparse
+
+    from jupyter_client.manager import KernelManager
+
+    from timens_lab.commands import demo
+
+    for name, value in demo.env_for(argparse.Namespace(jupyterlab=False, dark=False)).items():
+        monkeypatch.setenv(name, value)
+    km = KernelManager(kernel_name="python3")
+    km.start_kernel(cwd=str(tmp_path))
+    out: list[str] = []
+    try:
+        kc = km.client()
+        kc.start_channels()
+        kc.wait_for_ready(timeout=60)
+        code = ("import json, sys; print(json.dumps([sys.executable, sorted(m for m in sys.modules "
+                "if m.split('.')[0] in ('debugpy', '_pydevd_bundle') and sys.modules[m]), "
+                "6 * 7]))")
+        reply = kc.execute_interactive(code, timeout=60, output_hook=lambda msg: out.append(
+            msg["content"].get("text", "")) if msg["msg_type"] == "stream" else None)
+        kc.stop_channels()
+    finally:
+        km.shutdown_kernel(now=True)
+    assert reply["content"]["status"] == "ok", reply["content"]
+    executable, debugger, answer = json.loads("".join(out))
+    assert os.path.realpath(executable) == os.path.realpath(sys.executable)
+    assert debugger == []
+    assert answer == 42
+
+
 def _unauthenticated_gets_no_app(port: int) -> bool:
     """Without the token the server refuses or redirects to a login page: no widgets."""
     deadline = time.monotonic() + 60

@@ -32,6 +32,12 @@ JUPYTER_TOKEN chooses the token (it is never put on a command line).
 
 #: Our Voila template (timens_lab/data/voila/templates/): the lab one, offline.
 TEMPLATE = "timens-stage"
+#: The JupyterLab extensions the stage's page loads: the widget managers (Voila's and
+#: ipywidgets'), anywidget (the readouts, the keys, the live canvas) and ipympl (the tree).
+#: Voila loads every installed one otherwise; each other costs the page scripts to fetch and
+#: run before its widgets render (jupyterlab_pygments, a JupyterLab dependency: three).
+PAGE_EXTENSIONS = ("@jupyter-widgets/jupyterlab-manager", "@voila-dashboards/widgets-manager7",
+                   "@voila-dashboards/widgets-manager8", "anywidget", "jupyter-matplotlib")
 
 
 class _NoVoila(TimensError):
@@ -81,7 +87,8 @@ def argv_for(args: argparse.Namespace, notebook: Path) -> list[str]:
         argv = [*_serve.launcher("voila", trust=[notebook]), str(notebook), f"--port={args.port}",
                 f"--Voila.ip={_serve.loopback(args.ip)}", f"--template={TEMPLATE}",
                 f"--theme={'dark' if args.dark else 'light'}", "--strip_sources=True",
-                "--VoilaConfiguration.show_tracebacks=False", "--token"]
+                "--VoilaConfiguration.show_tracebacks=False", "--token",
+                f"--VoilaConfiguration.extension_allowlist={list(PAGE_EXTENSIONS)!r}"]
         if not args.browser:
             argv.append("--no-browser")
     return argv
@@ -89,8 +96,9 @@ def argv_for(args: argparse.Namespace, notebook: Path) -> list[str]:
 
 def env_for(args: argparse.Namespace) -> dict[str, str]:
     """What the server (and so the demo's kernel) needs in its environment: the stage's theme
-    (DemoApp reads THEME_ENV) and, for Voila, our template's folder on JUPYTER_PATH (Voila
-    looks for templates in <each JUPYTER_PATH entry>/voila/templates)."""
+    (DemoApp reads THEME_ENV) and, for Voila, our data folder first on JUPYTER_PATH: Voila
+    looks for templates in <each JUPYTER_PATH entry>/voila/templates, and the server for kernel
+    specs in <each>/kernels, where ours stands in for python3 (commands/_demo_kernel.py)."""
     from ..demo.app import NOTEBOOK, THEME_ENV
 
     env = {THEME_ENV: "dark" if args.dark else "light"}

@@ -37,18 +37,16 @@ from typing import Any
 
 from . import figures, stage
 from .scenarios import CAPTIONS, PRESETS, SCENARIOS
+from .startup import NO_ROOM, Startup, start_probe
 
 #: The notebook Voilà serves (package data).
 NOTEBOOK = Path(__file__).resolve().parent.parent / "data" / "demo.ipynb"
 CLOCKS = ("monotonic", "boottime")
 #: The stage's theme when DemoApp is not given one (`timens-lab demo --dark` sets it).
 THEME_ENV = "TIMENS_LAB_DEMO_THEME"
-#: The page the stage is laid out for until the page says its size.
+#: The page the stage is laid out for until the page says its size (startup.py: how long the
+#: first build waits for it).
 STAGE = (1920, 0)
-#: How long after showing the stage the first build waits for the page to say its size, in a
-#: Jupyter kernel (Voilà or JupyterLab: a page is loading its scripts meanwhile). Elsewhere (a
-#: script, the tests) no page will say, and the figures fit STAGE at once.
-ROOM_WAIT_S = 10.0
 _HINT = ("<kbd>1</kbd>–<kbd>4</kbd> scenario · <kbd>PgDn</kbd>/<kbd>PgUp</kbd> next/previous · "
          "<kbd>0</kbd>/<kbd>r</kbd> reset · <kbd>space</kbd> pause · <kbd>t</kbd> light/dark · "
          "<kbd>f</kbd> full screen")
@@ -71,18 +69,18 @@ class DemoApp:
     def __init__(self, *, rate: float = 100.0, fps: float = 10.0, window_s: float = 60.0,
                  rollover_s: float | None = 600.0, watchdog_s: float = 2.0,
                  theme: str | None = None, lab_factory: Callable[[], Any] | None = None) -> None:
-        import ipywidgets as W
-
-        from ..probing.check import probe
-        from .widgets import Keys, Readouts
-
         theme = theme or os.environ.get(THEME_ENV) or "light"
         if theme not in stage.THEMES:
             raise ValueError(f"theme must be one of {stage.THEMES}, not {theme!r}")
+        probed = start_probe()   # its child runs while the stage's widgets import
+        import ipywidgets as W
+
+        from .widgets import Keys, Readouts
+
         self.rate, self.fps, self.window_s = rate, fps, window_s
         self.rollover_s, self.watchdog_s, self.theme = rollover_s, watchdog_s, theme
         self.lab_factory = lab_factory or _default_lab
-        result = probe()
+        result = probed.result()
         self.live = result.time_namespaces
         self.reason, self.hint = result.reason, result.hint
         self.lab: Any = None
@@ -97,8 +95,7 @@ class DemoApp:
         #: host MONOTONIC at the last migration's checkpoint and restore (for tests and talks)
         self.migration: dict[str, int] = {}
         self.log: collections.deque[str] = collections.deque(maxlen=20)
-        self._prepared = False            # the figures' imports and theme are done
-        self._room_by = time.monotonic()  # the first build waits for the page's size until then
+        self._startup = Startup()         # the first build's staging (startup.py)
         self._task: asyncio.Task[None] | None = None
         self._busy: asyncio.Task[None] | None = None
         self._last_readout = 0.0
@@ -150,12 +147,12 @@ class DemoApp:
 
         Returns at once, with the stage on the page and nothing heavy imported: Voilà sends
         the page's scripts only when the cell has run, so the seconds of imports, the Lab and
-        the samplers happen in the build's task (:meth:`_prepare`), while the page loads.
+        the samplers happen in the build's task (startup.py), while the page loads.
         """
         from IPython.display import display
 
         display(self.root)
-        self._room_by = time.monotonic() + (ROOM_WAIT_S if _in_kernel() else 0.0)
+        self._startup.shown()
         self._say("starting: loading the live views …")
         self.choose(self.preset)
         self._task = asyncio.get_running_loop().create_task(self._watch(), name="timens demo")
@@ -250,12 +247,12 @@ class DemoApp:
     async def _apply(self, name: str) -> None:
         self.notes, self.refused = [], ""
         with self._fenced(name):
-            await self._prepare()
+            await self._startup.prepare(self.theme, self._open_lab if self.live else None)
             await asyncio.sleep(0)   # the page's widget messages that came meanwhile, first
             self._make()
-            if self.built_for is None and self.keys.room == [0, 0]:
+            if self.built_for is None:
                 # Only the figures' size waits for the page; the Lab and samplers are up.
-                await self._await_room(self._room_by - time.monotonic())
+                await self._startup.await_room(lambda: self.keys.room)
             self._place()
             if self.live:
                 await SCENARIOS[name](self)
@@ -268,32 +265,6 @@ class DemoApp:
         if self._busy is None or self._busy.done():
             self._refit()
 
-    async def _prepare(self) -> None:
-        """What only the figures need, once: about a second of imports (matplotlib, the
-        views), the widget backend (the notebook's former ``%matplotlib widget``) and the
-        figures' theme. The imports run in a worker thread: meanwhile the kernel's loop answers
-        the page, whose widgets render only once the kernel has sent their state, and the Lab's
-        helper starts (its start is mostly waiting for the helper's Python)."""
-        if self._prepared:
-            return
-        imports = asyncio.ensure_future(asyncio.to_thread(_import_views))
-        try:
-            if self.live and (self.lab is None or self.lab.closed):
-                await asyncio.sleep(0)   # the import thread first
-                self.lab = self.lab_factory()
-        finally:
-            await imports
-        _widget_backend()
-        stage.apply_theme(self.theme)
-        self._prepared = True
-
-    async def _await_room(self, timeout: float) -> None:
-        """A page reports its size within a moment of showing the stage; a headless run never
-        does (the figures then fit STAGE)."""
-        deadline = time.monotonic() + timeout
-        while self.keys.room == [0, 0] and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-
     # --- building and tearing down
 
     def _make(self) -> None:
@@ -301,18 +272,22 @@ class DemoApp:
         host sampler runs, its figures are not placed yet (:meth:`_place`)."""
         self._teardown(close_lab=False)
         if self.live:
-            if self.lab is None or self.lab.closed:
-                self.lab = self.lab_factory()
+            self._open_lab()
             from ..views import Dashboard
 
             self.dash = Dashboard.for_lab(self.lab, rate=self.rate, fps=self.fps)
         else:
             self.dash = figures.ReplayDash(self.fps)
 
+    def _open_lab(self) -> None:
+        """A Lab, unless the current one is still open."""
+        if self.lab is None or self.lab.closed:
+            self.lab = self.lab_factory()
+
     def _place(self) -> None:
         """The dashboard's figures sized to the page, on the stage, their render loop
         started."""
-        room = tuple(self.keys.room) if self.keys.room != [0, 0] else STAGE
+        room = tuple(self.keys.room) if tuple(self.keys.room) != NO_ROOM else STAGE
         fit = figures.fit(room)  # type: ignore[arg-type]
         figures.dress(self.dash, fit, window_s=self.window_s, roles=self._roles,
                       own=self._own if self.live else None)
@@ -489,30 +464,6 @@ def _where(err: BaseException) -> str:
     tb = traceback.extract_tb(err.__traceback__)
     at = f" (at {os.path.basename(tb[-1].filename)}:{tb[-1].lineno} in {tb[-1].name})" if tb else ""
     return f"{type(err).__name__}: {err}{at}"
-
-
-def _import_views() -> None:
-    """Import what the figures need (plain module imports: safe in a worker thread; nothing
-    here starts a process or touches IPython)."""
-    import matplotlib.pyplot  # noqa: F401
-
-    from ..views import dashboard, tree_plot  # noqa: F401
-
-
-def _in_kernel() -> bool:
-    from ..views._kernel import kernel_shell
-
-    return kernel_shell() is not None
-
-
-def _widget_backend() -> None:
-    """``%matplotlib widget`` in a Jupyter kernel (the tree's figure is an ipympl canvas);
-    elsewhere the backend stays as it is."""
-    from ..views._kernel import kernel_shell
-
-    shell = kernel_shell()
-    if shell is not None:
-        shell.run_line_magic("matplotlib", "widget")
 
 
 def _default_lab() -> Any:
