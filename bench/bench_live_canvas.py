@@ -18,9 +18,10 @@ What is measured, each quiet and with a CPU-bound process busy on one core (``HO
 
 Each half starts once the machine is quiet (``SETTLE_BUSY``; up to a minute): a previous run's
 teardown or a test suite that just ended would otherwise count as "quiet" (a reference page at
-32 fps instead of 60 was seen). Ratios are painted fps / reference fps; goals (issue 17): ≥ 0.9 in both conditions, kernel ≤ 10 %
-of one core, start-up ≤ 5 s. ``BENCH_CANVAS_SECONDS`` sets each measuring window (default 6).
-Needs /usr/bin/chromium and playwright; prints why and returns otherwise.
+32 fps instead of 60 was seen). Ratios are painted fps / reference fps; goals (issue 17): ≥ 0.9
+in both conditions, kernel ≤ 10 % of one core, start-up ≤ 5 s. ``BENCH_CANVAS_SECONDS`` sets
+each measuring window (default 6). Needs /usr/bin/chromium and playwright; prints why and
+returns otherwise.
 """
 
 from __future__ import annotations

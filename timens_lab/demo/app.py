@@ -14,7 +14,8 @@ PageDown/PageUp step (a clicker), 0 or r reset, space pause, t light/dark, f ful
 
 The four scenarios (a day ahead, a year behind, nesting, migration) are in scenarios.py.
 Unattended it stays up: every action is fenced (an error is shown with its hint, never raised),
-a watchdog rebuilds the Lab and the dashboard when the helper, a sampler or the render loop dies,
+a watchdog rebuilds the Lab and the dashboard when the helper, a sampler or the render loop dies
+(health.py says which),
 and a periodic rollover rebuilds the current scenario so plot histories never grow without bound
 (bench/bench_demo.py measures start-up time and memory over a long run). Where time namespaces are
 unavailable it loops a shipped recording instead, and says why.
@@ -30,12 +31,12 @@ import gc
 import html
 import os
 import time
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from . import figures, stage
+from .health import problem
 from .scenarios import CAPTIONS, PRESETS, SCENARIOS
 from .startup import NO_ROOM, Startup, start_probe
 
@@ -389,11 +390,11 @@ class DemoApp:
             await asyncio.sleep(self.watchdog_s)
             if self._busy is not None and not self._busy.done():
                 continue
-            problem = self.health()
-            if problem is not None:
+            wrong = self.health()
+            if wrong is not None:
                 self.recoveries += 1
-                self.note(f"recovering (#{self.recoveries}) from: {html.escape(problem)}")
-                if self.lab is not None and problem.startswith("helper"):
+                self.note(f"recovering (#{self.recoveries}) from: {html.escape(wrong)}")
+                if self.lab is not None and wrong.startswith("helper"):
                     with contextlib.suppress(Exception):
                         self.lab.close()
                     self.lab = None
@@ -404,23 +405,7 @@ class DemoApp:
 
     def health(self) -> str | None:
         """None when everything runs; else what is wrong, in a few words."""
-        dash = self.dash
-        if dash is None:
-            return "no dashboard"
-        if dash.view.error is not None:
-            return f"render loop: {_where(dash.view.error)}"
-        if not dash.view.running:
-            return "render loop ended"
-        if not self.live:
-            return None
-        if self.lab is None or self.lab.closed:
-            return "helper: the Lab is closed"
-        try:
-            if dash.source.host.child is not None and dash.source.host.child.poll() is not None:
-                return "host sampler exited"
-        except Exception as err:
-            return f"helper: {err}"
-        return None
+        return problem(self.dash, self.lab, live=self.live)
 
     # --- words on screen
 
@@ -457,13 +442,6 @@ class DemoApp:
             self._words()
         else:
             self._say(" · ".join(self.notes[-2:]))
-
-
-def _where(err: BaseException) -> str:
-    """The error and the line that raised it, for the stage log (a recovery should say what)."""
-    tb = traceback.extract_tb(err.__traceback__)
-    at = f" (at {os.path.basename(tb[-1].filename)}:{tb[-1].lineno} in {tb[-1].name})" if tb else ""
-    return f"{type(err).__name__}: {err}{at}"
 
 
 def _default_lab() -> Any:
