@@ -111,7 +111,8 @@ def dress(dash: Any, fit: Fit, *, window_s: float,
 
     def relayout() -> None:
         # A full redraw is on its way (new limits, ticks or channels): labels may have grown.
-        # Measuring costs half a render, so only when the tick labels or the legend changed.
+        # A fit costs about a render, so only when a y label can be wider or the legend
+        # changed (_label_texts).
         labels = _label_texts(plot.fig)
         if labels != last["labels"]:
             last["labels"] = labels
